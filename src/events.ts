@@ -1,0 +1,42 @@
+/**
+ * The only contract between the engine and the terminal: the engine emits
+ * these events, reporters render them. The engine never writes to stdout.
+ */
+import type { JobResult, RunSummary, StepResult } from './results/types.js';
+import type { Usage } from './agent/model.js';
+
+export interface PlannedJob {
+  id: string;
+  slug: string;
+  workflow: string;
+  file: string;
+}
+
+export type JobPhase = 'create' | 'upload' | 'steps' | 'finally' | 'artifacts' | 'teardown';
+
+export type RunEvent =
+  | {
+      type: 'run';
+      reason: 'started';
+      runId: string;
+      outputDir: string;
+      jobs: readonly PlannedJob[];
+      /** Jobs not run this time (resume: already finished; shard: other shards). */
+      skipped: number;
+      concurrency: number;
+      startedAt: string;
+    }
+  | { type: 'run'; reason: 'interrupted'; signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP'; forced: boolean }
+  | { type: 'run'; reason: 'finished'; summary: RunSummary; outputDir: string }
+  | { type: 'job'; reason: 'started'; jobId: string; attempt: number }
+  | { type: 'job'; reason: 'phase'; jobId: string; phase: JobPhase }
+  | { type: 'job'; reason: 'retrying'; jobId: string; attempt: number; error: string; delayMs: number }
+  | { type: 'job'; reason: 'finished'; result: JobResult }
+  | { type: 'step'; reason: 'started'; jobId: string; stepId: string; name: string; finally: boolean }
+  | { type: 'step'; reason: 'finished'; jobId: string; result: StepResult }
+  | { type: 'step'; reason: 'output'; jobId: string; stepId: string; text: string }
+  | { type: 'agent'; reason: 'turn'; jobId: string; stepId: string; turn: number; usage: Usage }
+  | { type: 'agent'; reason: 'tool-call'; jobId: string; stepId: string; tool: string; summary: string }
+  | { type: 'warning'; message: string; jobId?: string };
+
+export type RunEventListener = (event: RunEvent) => void;
