@@ -54,7 +54,8 @@ export interface ModelPricing {
 }
 
 export interface ModelSettings {
-  name?: string;
+  /** May use vars/matrix/item/repeat, e.g. `${{ matrix.model }}`; evaluated per job. */
+  name?: Template;
   baseUrl?: string;
   temperature?: number;
   maxOutputTokens?: number;
@@ -81,10 +82,15 @@ export interface Profile {
 }
 
 export interface UploadSpec {
-  /** Absolute local path (resolved against the workflow file's directory). */
-  from: string;
-  /** Absolute path inside the sandbox. */
-  to: string;
+  /**
+   * Local path. Literal sources are already resolved to an absolute path and
+   * checked to exist at load time; a templated source (`./repos/${{ item.repo }}`)
+   * is evaluated per job and resolved against the workflow file's directory,
+   * and its existence is checked when the plan is built (before any sandbox).
+   */
+  from: Template;
+  /** Path inside the sandbox (absolute after evaluation; relative = under the working dir). */
+  to: Template;
   exclude: readonly string[];
   loc: SourceRef;
 }
