@@ -41,19 +41,29 @@ function toNumber(v: ExprValue): number {
   return NaN;
 }
 
-/** Loose equality as in GitHub Actions: strings compare case-insensitively, mixed types as numbers. */
-function looseEquals(a: ExprValue, b: ExprValue): boolean {
-  if (typeof a === 'string' && typeof b === 'string') return a.toLowerCase() === b.toLowerCase();
-  if (a === null || b === null) return a === b;
-  if (typeof a === 'object' || typeof b === 'object') return a === b;
+/**
+ * Loose equality as in GitHub Actions (its `AbstractEqual`): strings compare
+ * case-insensitively; a boolean or null on either side is coerced to a number
+ * first (so `null == 0`, `null == ''` and `false == 0` hold); a number and a
+ * string compare as numbers; arrays and objects only equal themselves.
+ */
+export function looseEquals(a: ExprValue, b: ExprValue): boolean {
+  if (typeof a === 'string' && typeof b === 'string') return a.toUpperCase() === b.toUpperCase();
+  if (a === null && b === null) return true;
+  if (typeof a === 'boolean' && typeof b === 'boolean') return a === b;
+  const aObj = a !== null && typeof a === 'object';
+  const bObj = b !== null && typeof b === 'object';
+  if (aObj || bObj) return a === b;
+  // Primitives of different kinds (or two numbers): compare as numbers; NaN equals nothing.
   return toNumber(a) === toNumber(b);
 }
 
 function compare(op: '<' | '<=' | '>' | '>=', a: ExprValue, b: ExprValue): boolean {
   let x: number | string, y: number | string;
   if (typeof a === 'string' && typeof b === 'string') {
-    x = a.toLowerCase();
-    y = b.toLowerCase();
+    // GitHub compares strings with OrdinalIgnoreCase, i.e. on the upper-cased text.
+    x = a.toUpperCase();
+    y = b.toUpperCase();
   } else {
     x = toNumber(a);
     y = toNumber(b);
@@ -92,9 +102,13 @@ function callFunction(name: string, args: ExprValue[], ctx: ExprContext, at: num
       return stringify(hay).toLowerCase().includes(stringify(needle).toLowerCase());
     }
     case 'startsWith':
-      return stringify(arg(0)).toLowerCase().startsWith(stringify(arg(1)).toLowerCase());
+      return stringify(arg(0))
+        .toLowerCase()
+        .startsWith(stringify(arg(1)).toLowerCase());
     case 'endsWith':
-      return stringify(arg(0)).toLowerCase().endsWith(stringify(arg(1)).toLowerCase());
+      return stringify(arg(0))
+        .toLowerCase()
+        .endsWith(stringify(arg(1)).toLowerCase());
     case 'format': {
       const fmt = stringify(arg(0));
       return fmt.replace(/\{\{|\}\}|\{(\d+)\}/g, (m, n: string | undefined) => {

@@ -1,4 +1,8 @@
 import { FUNCTIONS, type Expr } from './ast.js';
+import { didYouMeanSuffix } from '../util/did-you-mean.js';
+
+/** Lower-cased function name → canonical name. */
+const FUNCTION_NAMES = new Map(Object.keys(FUNCTIONS).map((name) => [name.toLowerCase(), name]));
 
 /** A syntax or evaluation error inside one expression; `offset` is relative to the expression text. */
 export class ExpressionSyntaxError extends Error {
@@ -96,7 +100,8 @@ export function parseExpression(src: string): Expr {
     p++;
     return t;
   };
-  const describe = (t: Token): string => (t.t === 'eof' ? 'at end of expression' : `before '${src.slice(t.s, t.e)}'`);
+  const describe = (t: Token): string =>
+    t.t === 'eof' ? 'at end of expression' : `before '${src.slice(t.s, t.e)}'`;
 
   function binary(ops: readonly string[], next: () => Expr): () => Expr {
     return () => {
@@ -161,12 +166,20 @@ export function parseExpression(src: string): Expr {
         return { kind: 'literal', value: t.v, start: t.s, end: t.e };
       case 'id': {
         p++;
-        if (t.v === 'true' || t.v === 'false') return { kind: 'literal', value: t.v === 'true', start: t.s, end: t.e };
+        if (t.v === 'true' || t.v === 'false')
+          return { kind: 'literal', value: t.v === 'true', start: t.s, end: t.e };
         if (t.v === 'null') return { kind: 'literal', value: null, start: t.s, end: t.e };
         if (isOp('(')) {
           p++;
-          const arity = FUNCTIONS[t.v];
-          if (!arity) throw new ExpressionSyntaxError(`unknown function '${t.v}'`, t.s);
+          // Function names are case-insensitive, as in GitHub Actions (`toJson`, `fromJson`).
+          const callee = FUNCTION_NAMES.get(t.v.toLowerCase());
+          const arity = callee === undefined ? undefined : FUNCTIONS[callee];
+          if (callee === undefined || !arity) {
+            throw new ExpressionSyntaxError(
+              `unknown function '${t.v}'${didYouMeanSuffix(t.v, Object.keys(FUNCTIONS))} (available: ${Object.keys(FUNCTIONS).join(', ')})`,
+              t.s,
+            );
+          }
           const args: Expr[] = [];
           if (!isOp(')')) {
             args.push(or());
@@ -180,11 +193,11 @@ export function parseExpression(src: string): Expr {
           if (args.length < min || args.length > max) {
             const want = min === max ? `${min}` : max === Infinity ? `at least ${min}` : `${min} to ${max}`;
             throw new ExpressionSyntaxError(
-              `${t.v}() takes ${want} argument${min === 1 && max === 1 ? '' : 's'}, got ${args.length}`,
+              `${callee}() takes ${want} argument${min === 1 && max === 1 ? '' : 's'}, got ${args.length}`,
               t.s,
             );
           }
-          return { kind: 'call', callee: t.v, args, start: t.s, end: close.e };
+          return { kind: 'call', callee, args, start: t.s, end: close.e };
         }
         return { kind: 'ident', name: t.v, start: t.s, end: t.e };
       }
@@ -197,7 +210,10 @@ export function parseExpression(src: string): Expr {
         }
         throw new ExpressionSyntaxError(`unexpected '${t.v}'`, t.s);
       case 'eof':
-        throw new ExpressionSyntaxError(src.trim() === '' ? 'empty expression' : 'unexpected end of expression', t.s);
+        throw new ExpressionSyntaxError(
+          src.trim() === '' ? 'empty expression' : 'unexpected end of expression',
+          t.s,
+        );
     }
   }
 

@@ -154,7 +154,8 @@ export class Template {
     try {
       return evaluate(part.expr, ctx);
     } catch (e) {
-      if (e instanceof ExpressionSyntaxError) throw new TemplateError(e.message, this.origin, part.offset + e.offset);
+      if (e instanceof ExpressionSyntaxError)
+        throw new TemplateError(e.message, this.origin, part.offset + e.offset);
       throw e;
     }
   }
@@ -205,7 +206,8 @@ function visitIndexes(e: Expr, base: number, out: Reference[]): void {
   if (e.kind === 'member') visitIndexes(e.object, base, out);
   else if (e.kind === 'index') {
     visitIndexes(e.object, base, out);
-    if (!(e.index.kind === 'literal' && typeof e.index.value === 'string')) collectReferences(e.index, base, out);
+    if (!(e.index.kind === 'literal' && typeof e.index.value === 'string'))
+      collectReferences(e.index, base, out);
   }
 }
 
@@ -214,27 +216,44 @@ function visitIndexes(e: Expr, base: number, out: Reference[]): void {
  * Stops at the first dynamic index (the rest cannot be checked statically).
  */
 function memberChain(e: Expr, base: number): Reference | undefined {
-  if (e.kind === 'ident') return { path: [e.name], offset: base + e.start, segmentOffsets: [] };
+  return chainOf(e, base)?.ref;
+}
+
+/** `cut` is true once a dynamic index was met: later segments must not be appended. */
+function chainOf(e: Expr, base: number): { ref: Reference; cut: boolean } | undefined {
+  if (e.kind === 'ident')
+    return { ref: { path: [e.name], offset: base + e.start, segmentOffsets: [] }, cut: false };
   if (e.kind === 'member') {
-    const inner = memberChain(e.object, base);
+    const inner = chainOf(e.object, base);
     if (!inner) return undefined;
+    if (inner.cut) return inner;
+    const { ref } = inner;
     return {
-      path: [...inner.path, e.property],
-      offset: inner.offset,
-      segmentOffsets: [...inner.segmentOffsets, base + e.end - e.property.length],
+      ref: {
+        path: [...ref.path, e.property],
+        offset: ref.offset,
+        segmentOffsets: [...ref.segmentOffsets, base + e.end - e.property.length],
+      },
+      cut: false,
     };
   }
   if (e.kind === 'index') {
-    const inner = memberChain(e.object, base);
+    const inner = chainOf(e.object, base);
     if (!inner) return undefined;
+    if (inner.cut) return inner;
+    const { ref } = inner;
     if (e.index.kind === 'literal' && typeof e.index.value === 'string') {
       return {
-        path: [...inner.path, e.index.value],
-        offset: inner.offset,
-        segmentOffsets: [...inner.segmentOffsets, base + e.index.start],
+        ref: {
+          path: [...ref.path, e.index.value],
+          offset: ref.offset,
+          segmentOffsets: [...ref.segmentOffsets, base + e.index.start],
+        },
+        cut: false,
       };
     }
-    return inner;
+    // `matrix[vars.k].x`: what follows a dynamic index cannot be checked statically.
+    return { ref, cut: true };
   }
   return undefined;
 }
