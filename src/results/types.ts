@@ -67,6 +67,8 @@ export interface JobResult {
   usage: Usage;
   costUsd?: number;
   error?: ErrorInfo;
+  /** Set when deleting the sandbox failed (it may still exist; see `rho-flow cleanup`). */
+  teardownError?: string;
   /** The workflow hash of the plan this result belongs to (for --resume). */
   workflowHash: string;
 }
@@ -92,6 +94,8 @@ export interface RunSummary {
   costUsd?: number;
   jobs: Array<{
     id: string;
+    /** Folder name under `jobs/` (absent in summaries written before it was added). */
+    slug?: string;
     workflow: string;
     file: string;
     status: JobStatus;
@@ -100,8 +104,43 @@ export interface RunSummary {
     usage: Usage;
     artifacts: Array<{ path: string; to: string; status: ArtifactResult['status'] }>;
     error?: string;
+    /** Id of the step that decided a failed / timed-out / error verdict, when one did. */
+    failedStep?: string;
   }>;
+  /** pass@k per repeat group; present when any job has `repeat` (issue 6 item 4). */
+  groups?: RepeatGroup[];
+  /** Aggregates over `groups`; present with it. */
+  passAtK?: PassAtK;
   /** Set when the run was interrupted by a signal. */
   interrupted?: 'SIGINT' | 'SIGTERM' | 'SIGHUP';
   exitCode: number;
+}
+
+/**
+ * The jobs of one id without its `#n` repeat suffix, e.g. `fix[task=a]` for
+ * `fix[task=a]#1..#3`. Like `passRate`, only passed / failed / timed-out
+ * jobs are verdicts.
+ */
+export interface RepeatGroup {
+  id: string;
+  workflow: string;
+  /** Repeats declared (`repeat.total`). */
+  k: number;
+  /** Jobs of the group with a verdict. */
+  verdicts: number;
+  passed: number;
+  /** passed / verdicts; null without a verdict. */
+  passAt1: number | null;
+  /** At least one repeat passed. */
+  anyPass: boolean;
+}
+
+export interface PassAtK {
+  /** The repeat count when every group has the same one, else null (mixed). */
+  k: number | null;
+  groups: number;
+  /** Mean of the groups' passAt1 over groups with a verdict; null when none has one. */
+  passAt1: number | null;
+  /** Fraction of groups with a verdict in which any repeat passed (pass@k); null when none has one. */
+  anyPass: number | null;
 }

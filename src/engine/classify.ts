@@ -1,0 +1,51 @@
+import {
+  MaxTurnsExceededError,
+  ModelError,
+  SandboxError,
+  TokenBudgetExceededError,
+  UserError,
+  errorMessage,
+} from '../errors.js';
+import type { ErrorInfo, JobStatus, StepStatus } from '../results/types.js';
+import { AbortReason, isAbortError } from '../util/abort.js';
+
+/**
+ * Maps what ended a step or job to a status (product.md §5): sandbox and
+ * model API faults are infrastructure (`error`, retried, never counted as
+ * failures); agent limits are `failed`; our own aborts carry their kind.
+ */
+export function classifyError(err: unknown): { status: StepStatus & JobStatus; error: ErrorInfo } {
+  if (err instanceof AbortReason) {
+    switch (err.kind) {
+      case 'step-timeout':
+      case 'job-timeout':
+        return { status: 'timed-out', error: { kind: 'step', code: err.kind, message: err.message } };
+      case 'cancelled':
+      case 'teardown':
+        return { status: 'cancelled', error: { kind: 'step', code: 'cancelled', message: err.message } };
+    }
+  }
+  if (err instanceof SandboxError) {
+    return { status: 'error', error: { kind: 'sandbox', code: err.code, message: err.message } };
+  }
+  if (err instanceof ModelError) {
+    return { status: 'error', error: { kind: 'model', code: err.code, message: err.message } };
+  }
+  if (err instanceof MaxTurnsExceededError) {
+    return { status: 'failed', error: { kind: 'step', code: 'max-turns', message: err.message } };
+  }
+  if (err instanceof TokenBudgetExceededError) {
+    return { status: 'failed', error: { kind: 'step', code: 'max-tokens', message: err.message } };
+  }
+  if (err instanceof UserError) {
+    // e.g. an expression that fails at run time (fromJSON of a step's output)
+    return { status: 'failed', error: { kind: 'user', message: err.message } };
+  }
+  if (isAbortError(err)) {
+    return { status: 'cancelled', error: { kind: 'step', code: 'cancelled', message: errorMessage(err) } };
+  }
+  return {
+    status: 'error',
+    error: { kind: 'internal', message: `internal error: ${errorMessage(err)}` },
+  };
+}

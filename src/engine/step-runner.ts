@@ -1,0 +1,316 @@
+import type { ExprContext, ExprValue } from '../expr/evaluate.js';
+import { truthy } from '../expr/evaluate.js';
+import type { Job, PromptStep, RunStep, Step } from '../workflow/types.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
+import type { StepResult, StepStatus } from '../results/types.js';
+import type { EngineOptions, JobSinks } from './engine-options.js';
+import {
+  OutputTrailerSplitter,
+  newTrailerMarker,
+  parseStepOutputs,
+  splitTrailer,
+  wrapRunScript,
+} from './step-outputs.js';
+import { renderPromptFile } from './render-prompt-file.js';
+import { classifyError } from './classify.js';
+import { anySignal, timeoutSignal } from '../util/abort.js';
+import { runPromptStep } from '../agent/prompt-step.js';
+import { addUsage, type Usage } from '../agent/model.js';
+import path from 'node:path';
+
+/** Output kept in memory / results per step. */
+const MAX_OUTPUT_CHARS = 1024 * 1024;
+const MAX_RESULT_OUTPUT_CHARS = 64 * 1024;
+
+/** What a step's `${{ steps.<id> }}` context holds. */
+export interface StepContextEntry {
+  output: string;
+  outputs: Record<string, string>;
+  /** before continue-on-error: success | failure | cancelled | skipped */
+  outcome: string;
+  /** after continue-on-error */
+  conclusion: string;
+}
+
+/** Mutable state of one job attempt that steps read and update. */
+export interface JobState {
+  job: Job;
+  attempt: number;
+  sandbox: Sandbox;
+  sinks: JobSinks;
+  /** Static contexts (vars, matrix, item, repeat, job, run, env) + secrets. */
+  baseContexts: Record<string, ExprValue>;
+  steps: Record<string, StepContextEntry>;
+  /** A step without continue-on-error did not succeed. */
+  failed: boolean;
+  /** The run was cancelled or the job timed out. */
+  aborted: boolean;
+  usage: Usage;
+  costUsd: number;
+  /** Tokens left of the job's `max-tokens` budget. */
+  tokensLeft: number | undefined;
+}
+
+function exprContext(state: JobState): ExprContext {
+  return {
+    contexts: { ...state.baseContexts, steps: state.steps as unknown as ExprValue },
+    status: {
+      success: () => !state.failed && !state.aborted,
+      failure: () => state.failed,
+      cancelled: () => state.aborted,
+    },
+  };
+}
+
+function outcomeOf(status: StepStatus): string {
+  switch (status) {
+    case 'passed':
+      return 'success';
+    case 'skipped':
+      return 'skipped';
+    case 'cancelled':
+      return 'cancelled';
+    case 'failed':
+    case 'timed-out':
+    case 'error':
+      return 'failure';
+  }
+}
+
+function cap(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}\n[… truncated ${text.length - max} characters]`;
+}
+
+function resolveDir(sandbox: Sandbox, dir: string | undefined): string | undefined {
+  if (dir === undefined) return undefined;
+  return path.posix.isAbsolute(dir) ? dir : path.posix.join(sandbox.workingDir, dir);
+}
+
+function evaluateEnv(step: Step, ctx: ExprContext): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, t] of Object.entries(step.env)) env[k] = t.evaluate(ctx);
+  return env;
+}
+
+/**
+ * Runs one step (its `if`, its timeout, its output capture) and records it in
+ * `state`. Never throws for step-level problems: they become the step's
+ * status. Throws only when the job must stop at once (never, currently: even
+ * infrastructure errors are returned as status `error`).
+ */
+export async function runStep(
+  step: Step,
+  state: JobState,
+  options: { engine: EngineOptions; signal: AbortSignal; isFinally: boolean },
+): Promise<StepResult> {
+  const { engine, signal, isFinally } = options;
+  const started = Date.now();
+  const base = {
+    id: step.id,
+    name: step.name,
+    kind: step.kind,
+    finally: isFinally,
+    continueOnError: step.continueOnError,
+  };
+  const ctx = exprContext(state);
+
+  let shouldRun: boolean;
+  try {
+    // Default condition: success() for main steps; finally steps always run.
+    shouldRun = step.if ? truthy(step.if.evaluateValue(ctx)) : isFinally || (!state.failed && !state.aborted);
+    if (!isFinally && state.aborted) shouldRun = false;
+  } catch (e) {
+    const { error } = classifyError(e);
+    return finish(state, step, { ...base, status: 'failed', durationMs: 0, error });
+  }
+  if (!shouldRun) {
+    const status: StepStatus = state.aborted && !isFinally ? 'cancelled' : 'skipped';
+    return finish(state, step, { ...base, status, durationMs: 0 });
+  }
+
+  engine.onEvent({
+    type: 'step',
+    reason: 'started',
+    jobId: state.job.id,
+    stepId: step.id,
+    name: step.name,
+    finally: isFinally,
+  });
+  state.sinks.log(
+    `\n── ${isFinally ? 'finally' : 'step'} ${step.id}${step.name !== step.id ? ` (${step.name})` : ''} ──\n`,
+  );
+  state.sinks.transcript({
+    type: 'step-start',
+    step: step.id,
+    kind: step.kind,
+    finally: isFinally,
+    time: new Date().toISOString(),
+  });
+
+  let result: StepResult;
+  try {
+    result =
+      step.kind === 'run'
+        ? await executeRun(step, state, ctx, signal, base)
+        : await executePrompt(step, state, ctx, signal, engine, base);
+  } catch (e) {
+    const { status, error } = classifyError(e);
+    result = { ...base, status, durationMs: Date.now() - started, error };
+  }
+  result.durationMs = Date.now() - started;
+  state.sinks.log(
+    `── ${step.id}: ${result.status}${result.exitCode !== undefined ? ` (exit ${result.exitCode})` : ''} in ${result.durationMs} ms ──\n`,
+  );
+  state.sinks.transcript({
+    type: 'step-end',
+    step: step.id,
+    status: result.status,
+    time: new Date().toISOString(),
+  });
+  return finish(state, step, result);
+}
+
+function finish(state: JobState, step: Step, result: StepResult): StepResult {
+  const outcome = outcomeOf(result.status);
+  const succeeded = result.status === 'passed' || result.status === 'skipped';
+  state.steps[step.id] = {
+    output: result.output ?? '',
+    outputs: result.outputs ?? {},
+    outcome,
+    conclusion: !succeeded && step.continueOnError && result.status !== 'cancelled' ? 'success' : outcome,
+  };
+  if (!succeeded && result.status !== 'cancelled' && !step.continueOnError) state.failed = true;
+  if (result.output !== undefined) result.output = cap(result.output, MAX_RESULT_OUTPUT_CHARS);
+  return result;
+}
+
+async function executeRun(
+  step: RunStep,
+  state: JobState,
+  ctx: ExprContext,
+  signal: AbortSignal,
+  base: Pick<StepResult, 'id' | 'name' | 'kind' | 'finally' | 'continueOnError'>,
+): Promise<StepResult> {
+  const script = step.run.evaluate(ctx);
+  const marker = newTrailerMarker();
+  let kept = '';
+  const splitter = new OutputTrailerSplitter(marker, (text) => state.sinks.log(text));
+  const res = await state.sandbox.exec(wrapRunScript(script, marker), {
+    cwd: resolveDir(state.sandbox, step.workingDir),
+    env: evaluateEnv(step, ctx),
+    timeoutMs: step.timeoutMs,
+    signal,
+    maxOutputBytes: MAX_OUTPUT_CHARS * 2,
+    onOutput: (chunk, stream) => {
+      if (stream === 'stdout') splitter.push(chunk);
+      else state.sinks.log(chunk);
+    },
+  });
+  splitter.end();
+  const { stdout, trailer } = splitTrailer(res.stdout, marker);
+  kept = stdout.replace(/\n+$/, '');
+  const parsed = trailer === undefined ? { outputs: {}, problems: [] } : parseStepOutputs(trailer);
+  for (const p of parsed.problems) state.sinks.log(`[rho-flow] ${p}\n`);
+  if (res.timedOut) {
+    return {
+      ...base,
+      status: 'timed-out',
+      exitCode: res.exitCode,
+      durationMs: res.durationMs,
+      output: cap(kept, MAX_OUTPUT_CHARS),
+      error: {
+        kind: 'step',
+        code: 'step-timeout',
+        message: `step '${step.id}' timed out after ${step.timeoutMs ?? 0} ms`,
+      },
+    };
+  }
+  const ok = res.exitCode === 0;
+  return {
+    ...base,
+    status: ok ? 'passed' : 'failed',
+    exitCode: res.exitCode,
+    durationMs: res.durationMs,
+    output: cap(kept, MAX_OUTPUT_CHARS),
+    outputs: parsed.outputs,
+    ...(ok
+      ? {}
+      : {
+          error: {
+            kind: 'step' as const,
+            code: 'exit-code',
+            message: `step '${step.id}' exited with code ${res.exitCode}`,
+          },
+        }),
+  };
+}
+
+async function executePrompt(
+  step: PromptStep,
+  state: JobState,
+  ctx: ExprContext,
+  signal: AbortSignal,
+  engine: EngineOptions,
+  base: Pick<StepResult, 'id' | 'name' | 'kind' | 'finally' | 'continueOnError'>,
+): Promise<StepResult> {
+  const wf = state.job.workflow;
+  let userPrompt = step.prompt?.evaluate(ctx);
+  let system = step.system?.evaluate(ctx);
+  if (step.promptFile) {
+    const vars: Record<string, string> = {};
+    for (const [k, t] of Object.entries(step.promptVars)) vars[k] = t.evaluate(ctx);
+    const rendered = renderPromptFile(step.promptFile, vars);
+    system ??= rendered.system;
+    userPrompt ??= rendered.initialPrompt;
+  }
+  system ??= wf.system?.evaluate(ctx);
+  if (userPrompt === undefined || userPrompt.trim() === '') {
+    return {
+      ...base,
+      status: 'failed',
+      durationMs: 0,
+      error: { kind: 'user', message: `prompt step '${step.id}' has an empty prompt` },
+    };
+  }
+  const settings = step.model ?? wf.model;
+  const modelName =
+    engine.modelOverride ?? settings.name?.evaluate(ctx) ?? wf.model.name?.evaluate(ctx) ?? '';
+  const resolved = engine.models.forStep(state.job, step, modelName);
+  const stepTimer = step.timeoutMs === undefined ? undefined : timeoutSignal(step.timeoutMs, 'step-timeout');
+  try {
+    const out = await runPromptStep({
+      jobId: state.job.id,
+      stepId: step.id,
+      sandbox: state.sandbox,
+      userPrompt,
+      systemPrompt: system,
+      model: resolved.model,
+      modelName: resolved.name,
+      temperature: resolved.temperature,
+      maxOutputTokens: resolved.maxOutputTokens,
+      pricing: resolved.pricing,
+      profile: step.profile ?? wf.profile,
+      tools: step.tools,
+      maxTurns: step.maxTurns,
+      tokenBudget: state.tokensLeft,
+      signal: anySignal(signal, stepTimer?.signal),
+      transcript: { write: (event: Record<string, unknown>) => state.sinks.transcript(event) },
+      redact: (text: string) => engine.redactor.redact(text),
+      onEvent: engine.onEvent,
+    });
+    state.usage = addUsage(state.usage, out.usage);
+    state.costUsd += out.costUsd ?? 0;
+    if (state.tokensLeft !== undefined) state.tokensLeft -= out.usage.inputTokens + out.usage.outputTokens;
+    return {
+      ...base,
+      status: 'passed',
+      durationMs: 0,
+      output: cap(out.output, MAX_OUTPUT_CHARS),
+      turns: out.turns,
+      usage: out.usage,
+      ...(out.costUsd !== undefined ? { costUsd: out.costUsd } : {}),
+    };
+  } finally {
+    stepTimer?.clear();
+  }
+}
