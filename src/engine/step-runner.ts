@@ -193,7 +193,6 @@ async function executeRun(
 ): Promise<StepResult> {
   const script = step.run.evaluate(ctx);
   const marker = newTrailerMarker();
-  let kept = '';
   const splitter = new OutputTrailerSplitter(marker, (text) => state.sinks.log(text));
   const res = await state.sandbox.exec(wrapRunScript(script, marker), {
     cwd: resolveDir(state.sandbox, step.workingDir),
@@ -208,7 +207,7 @@ async function executeRun(
   });
   splitter.end();
   const { stdout, trailer } = splitTrailer(res.stdout, marker);
-  kept = stdout.replace(/\n+$/, '');
+  const kept = stdout.replace(/\n+$/, '');
   const parsed = trailer === undefined ? { outputs: {}, problems: [] } : parseStepOutputs(trailer);
   for (const p of parsed.problems) state.sinks.log(`[rho-flow] ${p}\n`);
   if (res.timedOut) {

@@ -13,6 +13,7 @@ export class Deferred<T> {
       };
       this.reject = (reason) => {
         this.#settled = true;
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- callers pass through whatever was thrown
         reject(reason);
       };
     });
