@@ -172,6 +172,8 @@ export interface MatrixSpec {
   axes: ReadonlyArray<readonly [string, readonly ExprValue[]]>;
   include: ReadonlyArray<Readonly<Record<string, ExprValue>>>;
   exclude: ReadonlyArray<Readonly<Record<string, ExprValue>>>;
+  /** Where `strategy.matrix` is in the workflow file (for expansion diagnostics). */
+  loc?: SourceRef;
 }
 
 export interface Strategy {
@@ -180,6 +182,10 @@ export interface Strategy {
     /** Absolute path of the JSONL file. */
     file: string;
     items: ReadonlyArray<Readonly<Record<string, ExprValue>>>;
+    /** 1-based line of each item in the JSONL file (parallel to `items`); default: index + 1. */
+    lines?: readonly number[];
+    /** Where `strategy.dataset` is in the workflow file. */
+    loc?: SourceRef;
   };
   /** ≥ 1 (default 1). */
   repeat: number;
