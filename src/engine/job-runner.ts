@@ -6,40 +6,35 @@ import { backendFor } from './engine-options.js';
 import { runStep, type JobState } from './step-runner.js';
 import { collectArtifacts, type ArtifactOutcome } from './artifacts.js';
 import { classifyError } from './classify.js';
-import { staticContexts } from '../workflow/job-context.js';
+import {
+  resolveSandboxEnv,
+  resolveSandboxImage,
+  resolveUploads,
+  staticContexts,
+  type RunInfo,
+} from '../workflow/job-context.js';
 import { ZERO_USAGE } from '../agent/model.js';
 import { AbortReason, abortKind, anySignal, timeoutSignal } from '../util/abort.js';
 import { errorMessage } from '../errors.js';
 import type { ExprValue } from '../expr/evaluate.js';
 import type { SandboxTracker } from './sandbox-tracker.js';
-import path from 'node:path';
 
 const MINUTE = 60_000;
 
-/** Builds the sandbox spec of a job from its workflow and static contexts. */
+/** Builds the sandbox spec of a job: evaluated image/env, the workflow's secrets injected into the env. */
 export function sandboxSpecFor(
   job: Job,
-  attempt: number,
-  runId: string,
-  contexts: Record<string, ExprValue>,
-  secrets: Readonly<Record<string, string>>,
+  run: RunInfo & { secrets: Readonly<Record<string, string>> },
 ): SandboxSpec {
   const wf = job.workflow;
-  const ctx = { contexts };
-  const env: Record<string, string> = {};
-  for (const [k, t] of Object.entries(wf.sandbox.env))
-    env[k] = t.evaluate({ contexts: { ...contexts, secrets } });
-  for (const name of Object.keys(wf.secrets)) {
-    const value = secrets[name];
-    if (value !== undefined) env[name] = value;
-  }
-  const image = wf.sandbox.image?.evaluate(ctx);
-  const snapshot = wf.sandbox.snapshot?.evaluate(ctx);
+  const env = resolveSandboxEnv(job, run);
+  for (const [name, value] of Object.entries(run.secrets)) env[name] = value;
+  const { image, snapshot } = resolveSandboxImage(job, run);
   return {
-    runId,
+    runId: run.runId,
     jobId: job.id,
     jobSlug: job.slug,
-    attempt,
+    attempt: run.attempt,
     ...(image ? { image } : {}),
     ...(snapshot ? { snapshot } : {}),
     ...(wf.sandbox.resources ? { resources: wf.sandbox.resources } : {}),
@@ -80,16 +75,14 @@ export async function runJobAttempt(
   let error: ErrorInfo | undefined;
   let artifacts: ArtifactOutcome | undefined;
   let teardownError: string | undefined;
-  const baseContexts: Record<string, ExprValue> = {
-    ...staticContexts(job, { runId: engine.runId, attempt }),
-    // Only this workflow's own secrets are visible to its jobs.
-    secrets: Object.fromEntries(
-      Object.keys(wf.secrets).flatMap((name) => {
-        const v = engine.secrets[name];
-        return v === undefined ? [] : [[name, v]];
-      }),
-    ),
-  };
+  // Only this workflow's own secrets are visible to its jobs.
+  const secrets: Record<string, string> = {};
+  for (const name of Object.keys(wf.secrets)) {
+    const v = engine.secrets[name];
+    if (v !== undefined) secrets[name] = v;
+  }
+  const run = { runId: engine.runId, attempt, secrets };
+  let baseContexts: Record<string, ExprValue> = { secrets };
   const state: Partial<JobState> &
     Pick<JobState, 'steps' | 'failed' | 'aborted' | 'usage' | 'costUsd' | 'tokensLeft'> = {
     job,
@@ -114,23 +107,21 @@ export async function runJobAttempt(
   });
   try {
     if (!backend) throw new Error(`backend '${backendName}' was not prepared`);
+    baseContexts = { ...staticContexts(job, run), secrets };
+    state.baseContexts = baseContexts;
     emitPhase('create');
-    const spec = sandboxSpecFor(job, attempt, engine.runId, baseContexts, engine.secrets);
+    const spec = sandboxSpecFor(job, run);
     sandbox = await tracker.create(backend, spec, jobSignal);
     state.sandbox = sandbox;
     await engine.hooks?.afterCreate?.(job);
 
     emitPhase('upload');
-    for (const up of wf.uploads) {
-      const ctx = { contexts: baseContexts };
-      const from = path.resolve(path.dirname(wf.absPath), up.from.evaluate(ctx));
-      const toRaw = up.to.evaluate(ctx);
-      const to = path.posix.isAbsolute(toRaw) ? toRaw : path.posix.join(sandbox.workingDir, toRaw);
-      const stats = await sandbox.upload(from, to, { exclude: up.exclude, signal: jobSignal });
+    for (const up of resolveUploads(job, run)) {
+      const stats = await sandbox.upload(up.from, up.to, { exclude: up.exclude, signal: jobSignal });
       sinks.transcript({
         type: 'upload',
-        from: up.from.source,
-        to,
+        from: up.from,
+        to: up.to,
         ...stats,
         time: new Date().toISOString(),
       });

@@ -15,6 +15,7 @@ import { renderPromptFile } from './render-prompt-file.js';
 import { classifyError } from './classify.js';
 import { anySignal, timeoutSignal } from '../util/abort.js';
 import { runPromptStep } from '../agent/prompt-step.js';
+import { resolveModelName } from '../workflow/job-context.js';
 import { addUsage, type Usage } from '../agent/model.js';
 import path from 'node:path';
 
