@@ -350,6 +350,26 @@ describe('OpenAIModel: timeouts and cancellation', () => {
     expect(server.requests.every((r) => r.closedEarly)).toBe(true);
   });
 
+  it('a slow response inside the timeout is awaited; one beyond it is cut and retried', async () => {
+    await using server = await startFakeOpenAI({
+      replies: [
+        reply.text('slow but fine', { delayMs: 100 }),
+        reply.text('too slow', { delayMs: 5000 }),
+        reply.text('fast'),
+      ],
+    });
+    const retries: ModelRetryEvent[] = [];
+    const model = modelFor(server, { timeoutMs: 400, onRetry: (e) => retries.push(e) });
+    await expect(model.getResponse(request())).resolves.toMatchObject({ content: 'slow but fine' });
+    expect(retries).toHaveLength(0);
+    const started = Date.now();
+    await expect(model.getResponse(request())).resolves.toMatchObject({ content: 'fast' });
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(retries.map((r) => r.error.code)).toEqual(['timeout']);
+    await server.requests[1]!.closed;
+    expect(server.requests[1]!.closedEarly).toBe(true);
+  });
+
   it('the timeout also covers a body that stalls after the headers', async () => {
     await using server = await startFakeOpenAI({
       replies: [reply.hang({ afterHeaders: true }), reply.text('ok')],
