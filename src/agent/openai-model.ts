@@ -141,7 +141,7 @@ export class OpenAIModel implements Model {
   async getResponse(request: ModelRequest): Promise<ModelResponse> {
     const sdk = await loadSdk();
     const client = await this.#getClient();
-    return withRetry((attempt) => this.#attempt(sdk, client, request, attempt), {
+    return withRetry(() => this.#attempt(sdk, client, request), {
       policy: this.#policy,
       signal: request.signal,
       normalize: (e) => this.#toModelError(sdk, e),
@@ -151,7 +151,7 @@ export class OpenAIModel implements Model {
     });
   }
 
-  async #attempt(sdk: Sdk, client: OpenAI, request: ModelRequest, _attempt: number): Promise<ModelResponse> {
+  async #attempt(sdk: Sdk, client: OpenAI, request: ModelRequest): Promise<ModelResponse> {
     let switched = false;
     for (;;) {
       const field = this.#maxTokensField;
@@ -185,6 +185,7 @@ export class OpenAIModel implements Model {
     const controller = new AbortController();
     const onAbort = (): void => controller.abort(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) onAbort();
     const timer = setTimeout(() => controller.abort(new RequestTimeout()), this.#timeoutMs);
     try {
       // `.asResponse()` is not used: the SDK parses JSON, and a garbled body surfaces as a SyntaxError.
