@@ -8,6 +8,7 @@ import {
 } from '../errors.js';
 import type { ErrorInfo, JobStatus, StepStatus } from '../results/types.js';
 import { AbortReason, isAbortError } from '../util/abort.js';
+import { isRetryableCode } from '../agent/openai-model.js';
 
 /**
  * Maps what ended a step or job to a status (product.md §5): sandbox and
@@ -26,10 +27,14 @@ export function classifyError(err: unknown): { status: StepStatus & JobStatus; e
     }
   }
   if (err instanceof SandboxError) {
-    return { status: 'error', error: { kind: 'sandbox', code: err.code, message: err.message } };
+    // A fresh sandbox may well succeed where this one failed, unless the
+    // backend knows better (auth, an image that does not build).
+    const retryable = err.retryable || !['auth', 'unavailable'].includes(err.code);
+    return { status: 'error', error: { kind: 'sandbox', code: err.code, message: err.message, retryable } };
   }
   if (err instanceof ModelError) {
-    return { status: 'error', error: { kind: 'model', code: err.code, message: err.message } };
+    const retryable = isRetryableCode(err.code);
+    return { status: 'error', error: { kind: 'model', code: err.code, message: err.message, retryable } };
   }
   if (err instanceof MaxTurnsExceededError) {
     return { status: 'failed', error: { kind: 'step', code: 'max-turns', message: err.message } };

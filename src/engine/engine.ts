@@ -131,9 +131,11 @@ export class Engine {
       const result = await runJobAttempt(job, attempt, o, this.#tracker, this.#force.signal);
       const limit =
         result.status === 'error'
-          ? retry?.on.includes('error')
-            ? retry.limit
-            : o.retries
+          ? result.error?.retryable === false
+            ? 0
+            : retry?.on.includes('error')
+              ? retry.limit
+              : o.retries
           : (result.status === 'failed' || result.status === 'timed-out') && retry?.on.includes(result.status)
             ? retry.limit
             : 0;

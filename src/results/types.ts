@@ -4,7 +4,14 @@ import type { ExprValue } from '../expr/evaluate.js';
 
 /** Final status of a job (product.md §5). */
 export type JobStatus = 'passed' | 'failed' | 'timed-out' | 'error' | 'cancelled' | 'skipped';
-export const JOB_STATUSES: readonly JobStatus[] = ['passed', 'failed', 'timed-out', 'error', 'cancelled', 'skipped'];
+export const JOB_STATUSES: readonly JobStatus[] = [
+  'passed',
+  'failed',
+  'timed-out',
+  'error',
+  'cancelled',
+  'skipped',
+];
 
 export type StepStatus = 'passed' | 'failed' | 'timed-out' | 'error' | 'cancelled' | 'skipped';
 
@@ -13,6 +20,8 @@ export interface ErrorInfo {
   kind: 'sandbox' | 'model' | 'user' | 'internal' | 'step';
   code?: string;
   message: string;
+  /** For infrastructure errors: whether a new attempt may succeed (auth, bad requests, build failures, replay misses may not). */
+  retryable?: boolean;
 }
 
 export interface StepResult {

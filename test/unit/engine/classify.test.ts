@@ -33,3 +33,17 @@ describe('classifyError', () => {
     expect(classifyError(new ModelError('rate-limited', 'x')).status).toBe('error');
   });
 });
+
+describe('retryable infrastructure errors', () => {
+  it('marks deterministic model failures as not retryable', () => {
+    expect(classifyError(new ModelError('replay-miss', 'x')).error.retryable).toBe(false);
+    expect(classifyError(new ModelError('auth', 'x')).error.retryable).toBe(false);
+    expect(classifyError(new ModelError('server', 'x')).error.retryable).toBe(true);
+  });
+
+  it('retries sandbox faults with a fresh sandbox unless they are about credentials or availability', () => {
+    expect(classifyError(new SandboxError('create-failed', 'x')).error.retryable).toBe(true);
+    expect(classifyError(new SandboxError('auth', 'x')).error.retryable).toBe(false);
+    expect(classifyError(new SandboxError('unavailable', 'x')).error.retryable).toBe(false);
+  });
+});
