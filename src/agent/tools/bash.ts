@@ -11,8 +11,8 @@ import { MAX_OUTPUT_BYTES, truncateOutput } from './truncate.js';
 
 /** Upper bound on the `timeout` argument (seconds), unless the profile's own default is higher. */
 export const MAX_BASH_TIMEOUT_S = 600;
-/** Output kept from the sandbox before our own truncation (per stream). */
-const EXEC_OUTPUT_CAP = 1024 * 1024;
+/** Output kept from the sandbox before our own truncation (per stream): enough that the tail of a long log survives. */
+const EXEC_OUTPUT_CAP = 8 * 1024 * 1024;
 
 export interface BashArgs {
   command: string;

@@ -97,7 +97,7 @@ async function runCode(args: RunCodeArgs, { sandbox, signal, profile }: ToolCont
     timeoutMs: profile.shellTimeoutS * 1000,
     signal,
     readOnly: profile.fileWrite === 'off',
-    maxOutputBytes: 1024 * 1024,
+    maxOutputBytes: 8 * 1024 * 1024,
   });
   let output = truncateOutput(combine(result.stdout, result.stderr), {
     keep: 'head-tail',
