@@ -173,6 +173,48 @@ export interface BackendOptions {
   warn: (message: string) => void;
   /** Host environment (for credentials); defaults to process.env. */
   env?: Readonly<Record<string, string | undefined>>;
+  /** Tuning of the Daytona backend; every field is optional. */
+  daytona?: DaytonaTuning;
+}
+
+/** Retry schedule of one error class (milliseconds). */
+export interface RetryScheduleTuning {
+  /** Retries after the first attempt. */
+  retries?: number;
+  /** First delay; doubles per retry. */
+  baseMs?: number;
+  /** Cap of the computed delay. */
+  maxMs?: number;
+  /** Fraction 0..1 of the delay that is randomised. */
+  jitter?: number;
+  /** Cap of a server-requested `Retry-After`. */
+  maxRetryAfterMs?: number;
+}
+
+/** Daytona backend knobs (defaults in `sandbox/daytona.ts`). Tests set them to milliseconds. */
+export interface DaytonaTuning {
+  /** Sandbox creations per minute, a token bucket separate from `--concurrency` (default 300). */
+  createsPerMinute?: number;
+  /** Creations allowed back to back before pacing starts (default: 10 seconds' worth). */
+  createBurst?: number;
+  /** Deadline of one create-and-start attempt (default 10 min from `image`, 2 min from `snapshot`). */
+  createTimeoutMs?: number;
+  /** Deadline of one control-plane / toolbox HTTP request (default 60 s). */
+  requestTimeoutMs?: number;
+  /** Deadline of one upload / download request (default 30 min). */
+  transferTimeoutMs?: number;
+  /** Period of the activity refresh that keeps a live sandbox from auto-stopping (default min(5 min, auto-stop / 3)). */
+  keepAliveMs?: number;
+  /** How long past an exec's `timeoutMs` to wait for the toolbox before giving up on it (default 20 s). */
+  execGraceMs?: number;
+  /** How long an abort waits for the in-sandbox kill command (default 5 s). */
+  killWaitMs?: number;
+  /** How long an abort waits for an in-flight create to settle so it can be deleted (default 60 s). */
+  abortCreateWaitMs?: number;
+  /** Delete retries before falling back to stop (default 4). */
+  deleteRetries?: number;
+  /** Retry schedules per error class. */
+  backoff?: { rateLimit?: RetryScheduleTuning; transient?: RetryScheduleTuning };
 }
 
 /** A sandbox provider. `create` may be called many times concurrently. */

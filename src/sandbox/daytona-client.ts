@@ -1,0 +1,150 @@
+/**
+ * The only module that touches `@daytonaio/sdk`. It is imported lazily (so a
+ * run on the local backend never loads the SDK's ~170 packages) and narrowed
+ * to the small `DaytonaClientLike` / `DaytonaSandboxLike` surface the backend
+ * uses, which keeps the rest of the backend honest about what it depends on.
+ *
+ * Client settings, and why (daytona-sdk.md):
+ * - `apiUrl` is always passed explicitly: without it the SDK refuses to start
+ *   when `DAYTONA_API_URL` is in the environment *and* a `.env` file in the cwd
+ *   names it too (the endpoint-ambiguity check).
+ * - `useDeprecatedPolling: true`: the default socket.io event stream keeps the
+ *   Node process alive for ~3 minutes when the websocket cannot connect. Polling
+ *   costs a few GETs while a sandbox starts; nothing else uses the socket.
+ * - `requestTimeoutMs`: the SDK default is 24 hours per HTTP request.
+ */
+import { UserError } from '../errors.js';
+
+/** File metadata as the Daytona toolbox returns it. */
+export interface DaytonaFileInfoLike {
+  name: string;
+  path?: string;
+  isDir: boolean;
+  size: number;
+  /** Go `FileMode.String()`, e.g. `-rw-r--r--`, `drwxr-xr-x`, `Lrwxrwxrwx`. */
+  mode: string;
+  /** Octal permission bits, e.g. `0644`. */
+  permissions: string;
+  modTime: string;
+}
+
+/** The part of the SDK's `Sandbox` the backend uses. */
+export interface DaytonaSandboxLike {
+  readonly id: string;
+  name: string;
+  state?: string;
+  labels: Record<string, string>;
+  errorReason?: string;
+  createdAt?: string;
+  process: {
+    executeCommand(
+      command: string,
+      cwd?: string,
+      env?: Record<string, string>,
+      timeout?: number,
+    ): Promise<{ exitCode: number; result: string }>;
+  };
+  fs: {
+    uploadFiles(
+      files: Array<{ source: string | Buffer; destination: string }>,
+      timeout?: number,
+    ): Promise<void>;
+    uploadFileStream(
+      source: string,
+      remotePath: string,
+      options?: { signal?: AbortSignal; timeout?: number },
+    ): Promise<void>;
+    downloadFile(remotePath: string, timeout?: number): Promise<Buffer>;
+    downloadFiles(
+      files: Array<{ source: string; destination?: string }>,
+      timeoutSec?: number,
+    ): Promise<Array<{ source: string; result?: string | Buffer; error?: string }>>;
+    getFileDetails(path: string): Promise<DaytonaFileInfoLike>;
+    listFiles(path: string, options?: { depth?: number }): Promise<DaytonaFileInfoLike[]>;
+    searchFiles(path: string, pattern: string): Promise<{ files: string[] }>;
+    deleteFile(path: string, recursive?: boolean): Promise<void>;
+  };
+  delete(timeout?: number): Promise<void>;
+  stop(timeout?: number): Promise<void>;
+  refreshData(): Promise<void>;
+  refreshActivity(): Promise<void>;
+  waitUntilStarted(timeout?: number): Promise<void>;
+}
+
+/** Create parameters the backend sends (a subset of the SDK's). */
+export interface DaytonaCreateParams {
+  name: string;
+  image?: string;
+  snapshot?: string;
+  resources?: { cpu?: number; memory?: number; disk?: number; gpu?: number };
+  envVars: Record<string, string>;
+  labels: Record<string, string>;
+  autoStopInterval: number;
+  autoDeleteInterval: number;
+  networkBlockAll: boolean;
+}
+
+/** The part of the SDK's `Daytona` client the backend uses. */
+export interface DaytonaClientLike {
+  create(params: DaytonaCreateParams, options: { timeout: number }): Promise<DaytonaSandboxLike>;
+  get(idOrName: string): Promise<DaytonaSandboxLike>;
+  list(query: { labels?: Record<string, string>; limit?: number }): AsyncIterable<DaytonaSandboxLike>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export interface DaytonaClientConfig {
+  apiKey: string;
+  apiUrl: string;
+  target?: string;
+  requestTimeoutMs: number;
+}
+
+type SdkModule = typeof import('@daytonaio/sdk');
+
+/** Default API endpoint, as the SDK's. */
+export const DEFAULT_DAYTONA_API_URL = 'https://app.daytona.io/api';
+
+let sdkPromise: Promise<SdkModule> | undefined;
+
+/**
+ * Imports `@daytonaio/sdk` once. A missing package becomes a `UserError`
+ * saying what to install.
+ */
+export function loadDaytonaSdk(): Promise<SdkModule> {
+  sdkPromise ??= import('@daytonaio/sdk').catch((err: unknown) => {
+    sdkPromise = undefined;
+    const code = (err as { code?: unknown }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
+      throw new UserError(
+        'the daytona backend needs the @daytonaio/sdk package: run `npm install @daytonaio/sdk` next to rho-flow',
+        { cause: err },
+      );
+    }
+    throw err;
+  });
+  return sdkPromise;
+}
+
+/** Creates an SDK client with the settings above. */
+export async function createDaytonaClient(config: DaytonaClientConfig): Promise<DaytonaClientLike> {
+  const { Daytona } = await loadDaytonaSdk();
+  const client = new Daytona({
+    apiKey: config.apiKey,
+    apiUrl: config.apiUrl,
+    ...(config.target !== undefined ? { target: config.target } : {}),
+    useDeprecatedPolling: true,
+    otelEnabled: false,
+    requestTimeoutMs: config.requestTimeoutMs,
+  });
+  return adapt(client);
+}
+
+function adapt(client: InstanceType<SdkModule['Daytona']>): DaytonaClientLike {
+  return {
+    // The SDK mutates `labels` (adds `code-toolbox-language`): pass a copy.
+    create: (params, options) => client.create({ ...params, labels: { ...params.labels } }, options),
+    get: (idOrName) => client.get(idOrName),
+    list: (query) => client.list(query),
+    [Symbol.asyncDispose]: () => client[Symbol.asyncDispose](),
+  };
+}
