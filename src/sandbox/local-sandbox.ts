@@ -1,0 +1,351 @@
+/**
+ * One local sandbox: a workspace directory on this machine whose commands run
+ * in bubblewrap jails (or unjailed when bwrap is missing and isolation is
+ * `auto`). File operations and transfers run host side through `SafeRoot`,
+ * which never follows a symlink out of the workspace.
+ *
+ * Unjailed limitation: file operations map sandbox paths under the working
+ * dir to the workspace directory, but commands see the host filesystem, so a
+ * command using an absolute `/work/...` path does not reach the workspace.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import picomatch from 'picomatch';
+import { SandboxError } from '../errors.js';
+import { bwrapArgs, commandEnv, envArgsData } from './bwrap.js';
+import {
+  killWorkspaceProcesses,
+  readOwnerMarker,
+  removeIfEmpty,
+  TMP_DIR,
+  WORK_DIR,
+} from './local-cleanup.js';
+import { ProcessRun, type ProcessOutcome } from './local-exec.js';
+import { downloadTree, uploadTree } from './local-transfer.js';
+import { SafeRoot, splitSandboxPath } from './safe-fs.js';
+import type {
+  DownloadResult,
+  ExecOptions,
+  ExecResult,
+  FileInfo,
+  ListOptions,
+  Sandbox,
+  SandboxSpec,
+  TransferStats,
+} from './sandbox.js';
+
+/** Hard bound on the entries one `list`/`glob` call visits, so a huge tree cannot stall a tool call. */
+const MAX_VISITED = 200_000;
+
+export interface LocalSandboxInit {
+  spec: SandboxSpec;
+  /** `$TMPDIR/rho-flow/<run-id>/<job-slug>`; already created, with `work/` inside. */
+  slugDir: string;
+  /** Path of bwrap, or `undefined` to run unjailed. */
+  bwrap: string | undefined;
+  /** The `nonce` written to this workspace's owner marker. */
+  nonce: string;
+}
+
+/** A local workspace plus jailed command execution. Create through `LocalBackend.create`. */
+export class LocalSandbox implements Sandbox {
+  readonly backend = 'local' as const;
+  /** The workspace directory on the host (`$TMPDIR/rho-flow/<run-id>/<job-slug>`). */
+  readonly id: string;
+  readonly workingDir: string;
+  readonly #spec: SandboxSpec;
+  readonly #workDir: string;
+  readonly #bwrap: string | undefined;
+  readonly #root: SafeRoot;
+  readonly #running = new Set<ProcessRun>();
+  readonly #nonce: string;
+  #disposing: Promise<void> | undefined;
+
+  constructor(init: LocalSandboxInit) {
+    this.#nonce = init.nonce;
+    this.#spec = init.spec;
+    this.id = init.slugDir;
+    this.workingDir = init.spec.workingDir;
+    this.#workDir = path.join(init.slugDir, WORK_DIR);
+    this.#bwrap = init.bwrap;
+    this.#root = new SafeRoot(this.#workDir, { sandboxRoot: this.workingDir });
+  }
+
+  /** True when commands run inside bwrap. */
+  get jailed(): boolean {
+    return this.#bwrap !== undefined;
+  }
+
+  #assertLive(): void {
+    if (this.#disposing) throw new SandboxError('gone', `sandbox ${this.id} was disposed`);
+  }
+
+  #rel(p: string, relativeTo?: string): string[] {
+    return splitSandboxPath(p, this.workingDir, relativeTo);
+  }
+
+  #abs(rel: readonly string[]): string {
+    return this.#root.display(rel);
+  }
+
+  async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    this.#assertLive();
+    options.signal?.throwIfAborted();
+    const cwd =
+      options.cwd === undefined ? this.workingDir : path.posix.resolve(this.workingDir, options.cwd);
+    let cwdRel: string[] | undefined;
+    try {
+      cwdRel = this.#rel(cwd);
+    } catch {
+      cwdRel = undefined; // outside the workspace (e.g. /tmp): the jail decides
+    }
+    if (cwdRel) {
+      try {
+        const { dir } = await this.#root.openDir(cwdRel);
+        await dir.close();
+      } catch (e) {
+        if (e instanceof SandboxError && e.code === 'not-found') {
+          return {
+            exitCode: 1,
+            stdout: '',
+            stderr: `rho-flow: working directory ${cwd} does not exist\n`,
+            timedOut: false,
+            durationMs: 0,
+          };
+        }
+        if (!(e instanceof SandboxError && e.code === 'path-escape')) throw e;
+        cwdRel = undefined; // a symlink the jail resolves itself
+      }
+    }
+
+    const jailed = this.#bwrap !== undefined;
+    const env = commandEnv(
+      jailed
+        ? { home: this.workingDir, tmpdir: '/tmp' }
+        : { home: this.#workDir, tmpdir: path.join(this.id, TMP_DIR) },
+      this.#spec.env,
+      options.env,
+    );
+    const run = this.#bwrap
+      ? new ProcessRun(
+          {
+            file: this.#bwrap,
+            args: [
+              ...bwrapArgs({
+                workspace: this.#workDir,
+                workingDir: this.workingDir,
+                cwd,
+                network: this.#spec.network,
+                readOnly: options.readOnly === true,
+              }),
+              'bash',
+              '-c',
+              command,
+            ],
+            cwd: this.#workDir,
+            env: {},
+            jailArgs: envArgsData(env),
+          },
+          options,
+        )
+      : new ProcessRun(
+          {
+            file: 'bash',
+            args: ['-c', command],
+            cwd: cwdRel ? path.join(this.#workDir, ...cwdRel) : cwd,
+            env,
+          },
+          options,
+        );
+    this.#running.add(run);
+    let outcome: ProcessOutcome;
+    try {
+      outcome = await run.done;
+    } finally {
+      this.#running.delete(run);
+    }
+    return this.#result(outcome, options);
+  }
+
+  #result(o: ProcessOutcome, options: ExecOptions): ExecResult {
+    if (o.killedBy === 'dispose')
+      throw new SandboxError('gone', `sandbox ${this.id} was disposed while the command ran`);
+    if (o.killedBy === 'abort')
+      throw (options.signal?.reason as Error | undefined) ?? new SandboxError('exec-failed', 'aborted');
+    if (o.spawnError) {
+      throw new SandboxError('exec-failed', `could not start the command: ${o.spawnError.message}`, {
+        cause: o.spawnError,
+        retryable: true,
+      });
+    }
+    const timedOut = o.killedBy === 'timeout';
+    let exitCode = o.exitCode;
+    if (o.jailStatus && !timedOut) {
+      if (o.jailStatus.exitCode === undefined) {
+        // bwrap never started the command: a jail setup failure, except a bad cwd (a plain step failure).
+        if (/^bwrap: Can't chdir/m.test(o.stderr)) {
+          return {
+            exitCode: 1,
+            stdout: o.stdout,
+            stderr: o.stderr,
+            timedOut: false,
+            durationMs: o.durationMs,
+          };
+        }
+        const first = o.stderr.split('\n').find((l) => l.trim() !== '') ?? `exit code ${o.exitCode}`;
+        throw new SandboxError('exec-failed', `the bubblewrap jail failed to start: ${first}`, {
+          retryable: true,
+          details: { stderr: o.stderr },
+        });
+      }
+      exitCode = o.jailStatus.exitCode;
+    }
+    return { exitCode, stdout: o.stdout, stderr: o.stderr, timedOut, durationMs: o.durationMs };
+  }
+
+  async readFile(p: string, options: { signal?: AbortSignal; maxBytes?: number } = {}): Promise<Buffer> {
+    this.#assertLive();
+    options.signal?.throwIfAborted();
+    return this.#root.readFile(
+      this.#rel(p),
+      options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {},
+    );
+  }
+
+  async writeFile(
+    p: string,
+    data: string | Buffer,
+    options: { signal?: AbortSignal; mode?: number; createOnly?: boolean } = {},
+  ): Promise<void> {
+    this.#assertLive();
+    options.signal?.throwIfAborted();
+    const { signal: _signal, ...rest } = options;
+    await this.#root.writeFile(this.#rel(p), data, rest);
+  }
+
+  async stat(p: string, options: { signal?: AbortSignal } = {}): Promise<FileInfo | undefined> {
+    this.#assertLive();
+    options.signal?.throwIfAborted();
+    const rel = this.#rel(p);
+    const st = await this.#root.lstat(rel);
+    return st && this.#root.toInfo(rel, st);
+  }
+
+  async list(p: string, options: ListOptions = {}): Promise<FileInfo[]> {
+    this.#assertLive();
+    options.signal?.throwIfAborted();
+    const rel = this.#rel(p);
+    const maxDepth = options.recursive === true ? (options.maxDepth ?? Infinity) : 1;
+    const limit = options.limit ?? Infinity;
+    const out: FileInfo[] = [];
+    let visited = 0;
+    await this.#root.walkTree(
+      rel,
+      { maxDepth, ...(options.signal ? { signal: options.signal } : {}) },
+      async (e) => {
+        if (++visited > MAX_VISITED) return 'stop';
+        if (options.showHidden !== true && e.name.startsWith('.')) return 'skip';
+        const info = await this.#root.infoAt(e.parent, [...rel, ...e.rel]);
+        if (info) out.push(info);
+        return out.length >= limit ? 'stop' : undefined;
+      },
+    );
+    return out;
+  }
+
+  async glob(
+    pattern: string,
+    options: { cwd?: string; limit?: number; signal?: AbortSignal } = {},
+  ): Promise<string[]> {
+    this.#assertLive();
+    options.signal?.throwIfAborted();
+    const cwd =
+      options.cwd === undefined ? this.workingDir : path.posix.resolve(this.workingDir, options.cwd);
+    const abs = path.posix.isAbsolute(pattern) ? pattern : path.posix.join(cwd, pattern);
+    const scan = picomatch.scan(abs);
+    if (!scan.isGlob) {
+      const rel = this.#rel(abs);
+      const st = await this.#root.lstat(rel);
+      return st && !st.isDirectory() ? [this.#abs(rel)] : [];
+    }
+    const baseRel = this.#rel(scan.base || '/');
+    const isMatch = picomatch(scan.glob, { dot: false });
+    const maxDepth = scan.glob.includes('**') ? Infinity : scan.glob.split('/').length;
+    const dotGlob = /(^|\/)\./.test(scan.glob);
+    const limit = options.limit ?? Infinity;
+    const out: string[] = [];
+    let visited = 0;
+    try {
+      await this.#root.walkTree(
+        baseRel,
+        { maxDepth, ...(options.signal ? { signal: options.signal } : {}) },
+        (e) => {
+          if (++visited > MAX_VISITED) return 'stop';
+          if (e.type === 'dir') return e.name.startsWith('.') && !dotGlob ? 'skip' : undefined;
+          if (isMatch(e.rel.join('/'))) out.push(this.#abs([...baseRel, ...e.rel]));
+          return out.length >= limit ? 'stop' : undefined;
+        },
+      );
+    } catch (e) {
+      if (e instanceof SandboxError && e.code === 'not-found') return [];
+      throw e;
+    }
+    return out.sort();
+  }
+
+  async remove(p: string, options: { recursive?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+    this.#assertLive();
+    options.signal?.throwIfAborted();
+    await this.#root.remove(this.#rel(p), options);
+  }
+
+  async upload(
+    localPath: string,
+    remotePath: string,
+    options: { exclude?: readonly string[]; signal?: AbortSignal } = {},
+  ): Promise<TransferStats> {
+    this.#assertLive();
+    return uploadTree(this.#root, this.workingDir, localPath, remotePath, options);
+  }
+
+  async download(
+    remotePath: string,
+    localDir: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<DownloadResult> {
+    this.#assertLive();
+    return downloadTree(this.#root, this.workingDir, remotePath, localDir, options);
+  }
+
+  /**
+   * Kills every command still running in this sandbox, then deletes the
+   * workspace (and the run directory once empty). Idempotent and memoized:
+   * every call returns the same promise. Rejects with
+   * `SandboxError('delete-failed')` when the directory cannot be removed.
+   */
+  dispose(): Promise<void> {
+    this.#disposing ??= this.#doDispose();
+    return this.#disposing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+
+  async #doDispose(): Promise<void> {
+    const running = [...this.#running];
+    for (const run of running) run.kill('dispose');
+    await Promise.allSettled(running.map((r) => r.done));
+    // A later attempt of the same job may have replaced this workspace (same path): leave it alone.
+    const marker = await readOwnerMarker(this.id);
+    if (marker?.nonce !== undefined && marker.nonce !== this.#nonce) return;
+    // Unjailed commands may have escaped their process group (setsid); jailed ones died with their namespace.
+    if (!this.jailed) await killWorkspaceProcesses(this.id);
+    try {
+      await fs.rm(this.id, { recursive: true, force: true, maxRetries: 3 });
+    } catch (e) {
+      throw new SandboxError('delete-failed', `could not remove the workspace ${this.id}`, { cause: e });
+    }
+    await removeIfEmpty(path.dirname(this.id));
+  }
+}
