@@ -25,9 +25,20 @@ export type RunEvent =
       skipped: number;
       concurrency: number;
       startedAt: string;
+      /** `<outputDir>/<runId>` (reporters derive it when absent). */
+      runDir?: string;
     }
   | { type: 'run'; reason: 'interrupted'; signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP'; forced: boolean }
-  | { type: 'run'; reason: 'finished'; summary: RunSummary; outputDir: string }
+  | {
+      type: 'run';
+      reason: 'finished';
+      summary: RunSummary;
+      outputDir: string;
+      /** `<outputDir>/<runId>` (reporters derive it when absent). */
+      runDir?: string;
+      /** Path of the JUnit report when not `<runDir>/junit.xml` (shards). */
+      junitPath?: string;
+    }
   | { type: 'job'; reason: 'started'; jobId: string; attempt: number }
   | { type: 'job'; reason: 'phase'; jobId: string; phase: JobPhase }
   | { type: 'job'; reason: 'retrying'; jobId: string; attempt: number; error: string; delayMs: number }
