@@ -204,11 +204,16 @@ export class DaytonaSandbox implements Sandbox {
   ): Promise<DaytonaSandbox> {
     const sandbox = new DaytonaSandbox(sdk, settings);
     try {
-      const r = await sandbox.#script(
-        `mkdir -p -- ${shq(settings.workingDir)} ${SCRATCH_DIR} || exit 1\nfor t in tar gzip; do p=$(command -v "$t") && [ -f "$p" ] && [ -x "$p" ] && printf '%s\\n' "$t"; done; exit 0`,
-        signal,
-        settings.requestTimeoutSec,
-      );
+      // `command -v` also reports non-executable files, hence the -f/-x checks.
+      const probe = [
+        `mkdir -p -- ${shq(settings.workingDir)} ${SCRATCH_DIR} || exit 1`,
+        `for t in tar gzip; do p=$(command -v "$t") && [ -f "$p" ] && [ -x "$p" ] && printf '%s\\n' "$t"; done; exit 0`,
+      ].join('\n');
+      // A toolbox can answer 502 for a moment right after start; the probe is idempotent.
+      const r = await withBackoff(() => sandbox.#script(probe, signal, settings.requestTimeoutSec), {
+        config: settings.backoff,
+        ...(signal ? { signal } : {}),
+      });
       if (r.exitCode !== 0) {
         throw new SandboxError(
           'create-failed',

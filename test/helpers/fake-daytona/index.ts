@@ -360,6 +360,7 @@ export async function startFakeDaytona(options: FakeDaytonaOptions = {}): Promis
       case 'exec':
         return execute(sb, body as Record<string, unknown>, {
           hidden,
+          argv: options.execMode === 'argv',
           track: (kill, done) => {
             const entry = { kill, done };
             running.add(entry);

@@ -76,6 +76,29 @@ export interface JailExecRequest {
   timeout?: number;
 }
 
+/**
+ * How older daemons (≤ v0.190) read the command line: split on spaces, quotes
+ * group but do not nest or escape, no shell. Kept to prove our command
+ * encoding means the same under both daemon generations.
+ */
+export function parseDaemonArgv(command: string): string[] {
+  const args: string[] = [];
+  let current = '';
+  let quote = '';
+  for (const ch of command) {
+    if ((ch === '"' || ch === "'") && (quote === '' || quote === ch)) {
+      quote = quote === '' ? ch : '';
+    } else if (ch === ' ' && quote === '') {
+      if (current) args.push(current);
+      current = '';
+    } else {
+      current += ch;
+    }
+  }
+  if (current) args.push(current);
+  return args;
+}
+
 export type JailExecResult = { timedOut: false; exitCode: number; output: string } | { timedOut: true };
 
 /** Runs `req.command` in the jail of sandbox `id` rooted at `root`. */
@@ -83,7 +106,7 @@ export function jailExec(
   id: string,
   root: string,
   req: JailExecRequest,
-  options: { hidden: readonly string[]; networkOff: boolean },
+  options: { hidden: readonly string[]; networkOff: boolean; argv: boolean },
 ): { result: Promise<JailExecResult>; kill: () => void } {
   const args = [
     '--bind',
@@ -98,7 +121,7 @@ export function jailExec(
     ...(options.networkOff ? ['--unshare-net'] : []),
     '--chdir',
     req.cwd,
-    'bash',
+    ...(options.argv ? ['--', ...parseDaemonArgv(req.command)] : ['bash']),
   ];
   const child = spawn('bwrap', args, {
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -109,7 +132,7 @@ export function jailExec(
   child.stdout.on('data', (c: Buffer) => chunks.push(c));
   child.stderr.on('data', (c: Buffer) => chunks.push(c));
   child.stdin.on('error', () => undefined);
-  child.stdin.end(req.command.endsWith('\n') ? req.command : `${req.command}\n`);
+  child.stdin.end(options.argv ? '' : req.command.endsWith('\n') ? req.command : `${req.command}\n`);
   const kill = (): void => {
     if (child.pid !== undefined) {
       try {

@@ -112,7 +112,11 @@ function fsError(err: unknown, p: string): Reply {
 export async function execute(
   sb: FakeSandbox,
   body: { command?: unknown; cwd?: unknown; envs?: unknown; timeout?: unknown },
-  options: { hidden: readonly string[]; track: (kill: () => void, done: Promise<unknown>) => void },
+  options: {
+    hidden: readonly string[];
+    argv: boolean;
+    track: (kill: () => void, done: Promise<unknown>) => void;
+  },
 ): Promise<Reply> {
   if (typeof body.command !== 'string' || body.command.trim() === '')
     return daemonError(400, 'command is required');
@@ -133,7 +137,7 @@ export async function execute(
       env,
       ...(typeof body.timeout === 'number' ? { timeout: body.timeout } : {}),
     },
-    { hidden: options.hidden, networkOff: sb.createBody.networkBlockAll === true },
+    { hidden: options.hidden, argv: options.argv, networkOff: sb.createBody.networkBlockAll === true },
   );
   options.track(run.kill, run.result);
   const r: JailExecResult = await run.result;

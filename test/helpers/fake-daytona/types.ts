@@ -129,6 +129,12 @@ export interface FakeDaytonaOptions {
   create?: CreateBehaviour;
   /** Commands missing from the "image" (e.g. `['tar']`): bind-mounted over with /dev/null in the jail. */
   hiddenCommands?: readonly string[];
+  /**
+   * How `process/execute` reads the command: `shell` (default; newest daemons
+   * feed it to bash on stdin) or `argv` (older daemons split it on spaces and
+   * quotes and exec it without a shell).
+   */
+  execMode?: 'shell' | 'argv';
   /** Page size of `GET /sandbox` (default 100). */
   pageSize?: number;
 }

@@ -174,6 +174,16 @@ describe('against the fake Daytona server', () => {
     expect(fake.live().map((s) => s.id)).not.toContain(sandbox.id);
   });
 
+  test('a toolbox that answers 502 right after start is retried by the setup probe', async () => {
+    await using rig = daytonaRig(fake);
+    await rig.backend.preflight();
+    const fault = fake.inject({ endpoint: 'exec', times: 2, status: 502, message: 'Bad Gateway' });
+    const sandbox = await rig.backend.create(daytonaSpec({ jobSlug: 'probe-retry' }));
+    expect(fault.hits).toBe(2);
+    expect(sandbox.tools.has('tar')).toBe(true);
+    await sandbox.dispose();
+  });
+
   test('creations are paced by the token bucket, separately from concurrency', async () => {
     await using rig = daytonaRig(fake, { tuning: { createsPerMinute: 600, createBurst: 1 } }); // one per 100 ms
     await rig.backend.preflight();
@@ -187,6 +197,35 @@ describe('against the fake Daytona server', () => {
       expect(creates[i]!.at - creates[i - 1]!.at).toBeGreaterThanOrEqual(80);
     }
     await Promise.all(sandboxes.map((s) => s.dispose()));
+  });
+});
+
+describe('older daemons', () => {
+  test('commands mean the same when the daemon splits the line itself (no shell)', async () => {
+    await using fake = await startFakeDaytona({ execMode: 'argv' });
+    await using rig = daytonaRig(fake);
+    const sandbox = await rig.backend.create(daytonaSpec());
+    // The mode is real: a raw shell line is not interpreted by such a daemon.
+    const raw = await fetch(`${fake.origin}/toolbox/${sandbox.id}/process/execute`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${fake.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ command: 'echo a && echo b' }),
+    });
+    expect(((await raw.json()) as { result: string }).result).toBe('a && echo b\n');
+
+    const r = await sandbox.exec(`printf '%s|' "a b" 'c"d' "$(echo e)"; echo; echo err >&2; exit 3`, {
+      env: { X: "y'z" },
+    });
+    expect(r).toMatchObject({ exitCode: 3, stdout: 'a b|c"d|e|\n', stderr: 'err\n' });
+    expect((await sandbox.exec('sleep 30', { timeoutMs: 300 })).timedOut).toBe(true);
+    const src = path.join(tmp, 'argv-src');
+    await fs.mkdir(src, { recursive: true });
+    await fs.writeFile(path.join(src, 'f.txt'), 'f');
+    await sandbox.upload(src, 'in');
+    const dl = await sandbox.download('in', path.join(tmp, 'argv-dl'));
+    expect(dl.written).toEqual(['in/f.txt']);
+    await sandbox.dispose();
+    expect(fake.live()).toEqual([]);
   });
 });
 
