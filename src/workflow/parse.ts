@@ -106,7 +106,8 @@ function lineAt(text: string, offset: number): string {
 }
 
 function yamlErrorMessage(e: YAMLError, text: string, what: string): string {
-  const base = e.message.replace(/ at line \d+, column \d+:?[\s\S]*$/, '');
+  const raw = e.message.replace(/ at line \d+, column \d+:?[\s\S]*$/, '');
+  const base = `${raw.charAt(0).toLowerCase()}${raw.slice(1)}`;
   switch (e.code) {
     case 'MULTIPLE_DOCS':
       return `${what} holds exactly one YAML document, but another one starts here; remove the '---' line or move the rest to its own file`;
@@ -118,7 +119,7 @@ function yamlErrorMessage(e: YAMLError, text: string, what: string): string {
       const line = lineAt(text, e.pos[0]);
       const brace = /(?:^|[:-]\s)\s*(\{\{.*?\}\})/.exec(line);
       const hint = brace ? `; a value that starts with '{{' must be quoted: "${brace[1] ?? ''}"` : '';
-      return `${base.charAt(0).toLowerCase()}${base.slice(1)}${hint}`;
+      return `${base}${hint}`;
     }
   }
 }

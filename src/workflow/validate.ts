@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { isScalar } from 'yaml';
 import { didYouMean, didYouMeanSuffix } from '../util/did-you-mean.js';
-import type { Diagnostic } from './diagnostic.js';
+import { sortDiagnostics, type Diagnostic } from './diagnostic.js';
 import type { ParsedYaml } from './parse.js';
 import { formatPath, nodeAt, offsetAt, positionOf, type DocPath } from './yaml-locate.js';
 
@@ -307,8 +307,9 @@ function messageFor(parsed: ParsedYaml, issue: Issue): string {
       return params.limit === 1 ? 'must not be empty' : `must be at least ${String(params.limit)} characters`;
     case 'uniqueItems': {
       const arr = Array.isArray(data) ? (data as unknown[]) : [];
-      const i = Number(params.i);
-      return `${JSON.stringify(arr[i])} is listed twice`;
+      const i = Math.max(Number(params.i), Number(params.j));
+      const v = arr[i];
+      return `${typeof v === 'string' ? `'${v}'` : JSON.stringify(v)} is listed twice`;
     }
     default:
       return e.message ?? `is invalid (${e.keyword})`;
@@ -326,7 +327,8 @@ function toIssue(e: ErrorObject, data: unknown): Issue {
     path = [...path, e.propertyName];
     atKey = true;
   } else if (e.keyword === 'uniqueItems') {
-    path = [...path, Number(params.i)];
+    // ajv names both copies; point at the later one.
+    path = [...path, Math.max(Number(params.i), Number(params.j))];
   }
   return { path, atKey, error: e };
 }
@@ -366,5 +368,5 @@ export function validateWithSchema(name: SchemaName, parsed: ParsedYaml): Diagno
     seen.add(key);
     out.push(d);
   }
-  return out;
+  return sortDiagnostics(out);
 }
