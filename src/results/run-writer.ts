@@ -176,6 +176,7 @@ export class RunWriter {
   /** Serializes appends so lines never interleave. */
   #appendChain: Promise<void> = Promise.resolve();
   #syncs = 0;
+  readonly #inFlight = new Set<Promise<void>>();
   /** Job folders known to exist (saves a mkdir per record). */
   readonly #jobDirs = new Set<string>();
   #finished: Promise<RunSummary> | undefined;
@@ -265,6 +266,16 @@ export class RunWriter {
    */
   async recordJob(result: JobResult): Promise<void> {
     if (this.#finished) throw new InternalError(`recordJob(${result.id}) after finish()`);
+    const done = this.#record1(result);
+    this.#inFlight.add(done);
+    try {
+      await done;
+    } finally {
+      this.#inFlight.delete(done);
+    }
+  }
+
+  async #record1(result: JobResult): Promise<void> {
     assertSlug(result.slug);
     const safe = this.#redactor.redactValue(result);
     const line = JSON.stringify(safe) + '\n';
@@ -317,6 +328,8 @@ export class RunWriter {
     exitCode: number;
   }): Promise<RunSummary> {
     const endedAt = options.endedAt ?? new Date().toISOString();
+    // A job recorded just before finish() still belongs in the summary.
+    await Promise.allSettled([...this.#inFlight]);
     await this.#appendChain;
     const summary = this.#summary.build({
       runId: this.#record.runId,

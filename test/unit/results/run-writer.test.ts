@@ -249,6 +249,14 @@ describe('RunWriter', () => {
     expect(junit).toMatchObject({ tests: 5000, failures: 500 });
   }, 60_000);
 
+  it('finish waits for records still in flight', async () => {
+    const w = await open();
+    const pending = w.recordJob(makeResult({ id: 'wf[task=a]', slug: 'wf_task_a', status: 'failed' }));
+    const summary = await w.finish({ exitCode: 1 });
+    await pending;
+    expect(summary.counts.failed).toBe(1);
+  });
+
   it('rejects unsafe slugs', async () => {
     const w = await open();
     await expect(w.recordJob(makeResult({ id: 'x', slug: '../x' }))).rejects.toThrow(/unsafe job slug/);
