@@ -1,0 +1,74 @@
+import type { Command } from '../command.js';
+import { parseCommandArgs } from '../command.js';
+import { describeCounts, printDiagnosticsText } from '../diagnostics-output.js';
+import { ExitCode, UsageError } from '../exit-code.js';
+import { println, styles, type CliIo } from '../io.js';
+import { describePlan, jobToJson, printPlanTable } from '../plan-output.js';
+import { parseRunOptions, RUN_OPTIONS, type RunCliOptions } from '../run-options.js';
+import { loadInput, type LoadedInput } from '../workflow-input.js';
+import { selectShard, type Plan } from '../../workflow/plan.js';
+
+/**
+ * Runs a checked plan. Not available in this build yet: says so plainly and
+ * exits 2 (nothing is started). The engine is wired in here.
+ */
+function executePlan(_options: RunCliOptions, _plan: Plan, _input: LoadedInput, io: CliIo): Promise<number> {
+  println(io.stderr, 'rho-flow run: running workflows is not available yet in this build');
+  return Promise.resolve(ExitCode.INVALID);
+}
+
+/** `--dry-run`: the plan (this shard's part of it), then nothing. */
+function printDryRun(options: RunCliOptions, plan: Plan, io: CliIo): number {
+  const jobs = options.shard ? selectShard(plan.jobs, options.shard) : plan.jobs;
+  if (options.reporter === 'json') {
+    println(io.stdout, JSON.stringify(jobs.map(jobToJson), null, 2));
+  } else {
+    printPlanTable(jobs, io);
+  }
+  const shard = options.shard
+    ? ` (shard ${options.shard.index}/${options.shard.total}: ${jobs.length} of ${plan.jobs.length} jobs)`
+    : '';
+  println(io.stderr, `dry run: ${describePlan(jobs)}${shard}; nothing was created`);
+  return ExitCode.OK;
+}
+
+/** `rho-flow run`: parse and check everything, then run (or, with `--dry-run`, print) the plan. */
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'run workflows',
+  usage: 'run <files|dirs|globs...> [options]',
+  description: [
+    'Validates every file and expands its jobs first: any problem is reported and nothing starts',
+    '(exit 2). Then runs the jobs, at most --concurrency sandboxes at a time, each in its own',
+    'sandbox that is always torn down, and writes results to <output-dir>/<run-id>/.',
+  ].join('\n'),
+  options: RUN_OPTIONS,
+  examples: [
+    'rho-flow run workflows/*.yaml',
+    'rho-flow run evals/swe-lite.yaml -j 32 --backend daytona',
+    'rho-flow run flows/ --shard 2/4 --dry-run',
+    'rho-flow run nightly.yaml -o out/ --resume',
+  ],
+  async run(argv, io) {
+    const args = parseCommandArgs(runCommand, argv);
+    const options = parseRunOptions(args, io);
+    if (options.patterns.length === 0) throw new UsageError('missing workflow files to run', runCommand.name);
+    const input = await loadInput(options.patterns, {
+      vars: options.vars,
+      cwd: io.cwd,
+      ...(options.varsFile !== undefined ? { varsFile: options.varsFile } : {}),
+      ...(options.runId !== undefined ? { runId: options.runId } : {}),
+    });
+    if (!input.plan) {
+      printDiagnosticsText(input.diagnostics, io, 'stderr', { excerpts: true });
+      println(
+        io.stderr,
+        styles(io, 'stderr').red(`${describeCounts(input.diagnostics)}: nothing was started`),
+      );
+      return ExitCode.INVALID;
+    }
+    printDiagnosticsText(input.diagnostics, io, 'stderr');
+    if (options.dryRun) return printDryRun(options, input.plan, io);
+    return executePlan(options, input.plan, input, io);
+  },
+};
