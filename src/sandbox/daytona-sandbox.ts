@@ -337,6 +337,7 @@ export class DaytonaSandbox implements Sandbox {
       run = `bash ${scratch}.cmd`;
     }
     lines.push(
+      `[ -e ${scratch}.abort ] && { rm -f ${scratch}.*; exit 0; }`,
       `set -m`,
       `( cd -- ${shq(cwd)} && exec ${run} ) <${input} >${scratch}.out 2>${scratch}.err &`,
       `p=$!`,
@@ -445,11 +446,14 @@ export class DaytonaSandbox implements Sandbox {
   /** Best-effort kill of an exec's process group, bounded by `killWaitMs`. */
   async #kill(scratch: string): Promise<void> {
     const script = [
+      // If the wrapper has not started the command yet, this marker stops it from doing so.
+      `: > ${scratch}.abort`,
+      `for i in 1 2 3 4 5 6 7 8 9 10; do [ -s ${scratch}.pid ] && break; sleep 0.2; done`,
       `p=$(cat ${scratch}.pid 2>/dev/null) || exit 0`,
       `[ -n "$p" ] || exit 0`,
       `kill -TERM -- -$p 2>/dev/null || exit 0`,
       `for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 -- -$p 2>/dev/null || exit 0; sleep 0.2; done`,
-      `kill -KILL -- -$p 2>/dev/null; exit 0`,
+      `kill -KILL -- -$p 2>/dev/null; rm -f ${scratch}.abort; exit 0`,
     ].join('\n');
     const kill = this.#script(script, undefined, 30).catch(() => undefined);
     const timer = deadline(this.#s.killWaitMs);

@@ -458,7 +458,7 @@ export async function startFakeDaytona(options: FakeDaytonaOptions = {}): Promis
       ) {
         record.sandboxId = String(reply.body.id);
       }
-      if (!fault) {
+      if (!fault || mode === 'delay') {
         send(res, reply);
         return;
       }

@@ -92,9 +92,10 @@ export interface FaultSpec {
    * - `hang`: never answer (the socket stays open until the client gives up or the fake closes);
    * - `hang-after`: handle it, then never answer;
    * - `drop`: destroy the connection without answering;
-   * - `drop-after`: handle it, then destroy the connection.
+   * - `drop-after`: handle it, then destroy the connection;
+   * - `delay`: handle it normally after `delayMs` (reorders concurrent requests).
    */
-  mode?: 'respond' | 'after' | 'hang' | 'hang-after' | 'drop' | 'drop-after';
+  mode?: 'respond' | 'after' | 'hang' | 'hang-after' | 'drop' | 'drop-after' | 'delay';
   /** Default 500. */
   status?: number;
   message?: string;

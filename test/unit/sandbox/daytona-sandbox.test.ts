@@ -24,7 +24,12 @@ afterAll(async () => {
 
 /** Is any process of this test still alive in the sandbox? */
 async function alive(marker: string): Promise<boolean> {
-  const r = await sandbox.exec(`ps -eo args | grep -v grep | grep -q -- ${marker} && echo yes || echo no`);
+  // Sanity: the probe itself must see a process that is running.
+  const probe = await sandbox.exec(
+    `ps -eo args | grep -v grep | grep -q -- 'ps -eo args' && echo yes || echo no`,
+  );
+  expect(probe.stdout.trim()).toBe('yes');
+  const r = await sandbox.exec(`ps -eo args | grep -v grep | grep -q -- '${marker}' && echo yes || echo no`);
   return r.stdout.trim() === 'yes';
 }
 
@@ -104,6 +109,18 @@ describe('exec', () => {
     });
     expect(Date.now() - started).toBeLessThan(3_000);
     expect(await alive('sleep 30[23]')).toBe(false);
+  });
+
+  test('an abort that overtakes the command on its way to the toolbox still leaves nothing running', async () => {
+    // The command's request is held back past the kill's wait for it, so the kill request
+    // arrives and gives up first; the command must still not start.
+    fake.inject({ endpoint: 'exec', mode: 'delay', delayMs: 2_500 });
+    const controller = new AbortController();
+    const p = sandbox.exec('sleep 304', { signal: controller.signal });
+    setTimeout(() => controller.abort(new AbortReason('cancelled')), 50);
+    await expect(p).rejects.toBeInstanceOf(AbortReason);
+    await new Promise((r) => setTimeout(r, 2_800));
+    expect(await alive('sleep 304')).toBe(false);
   });
 
   test('a 5xx from the exec API is SandboxError exec-failed, retryable', async () => {
