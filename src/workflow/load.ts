@@ -34,6 +34,9 @@ export const COMMAND_LINE = '<command line>';
 
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** Files read and analyzed at once (overlaps file system latency; parsing is synchronous anyway). */
+const LOAD_CONCURRENCY = 16;
+
 interface Overrides {
   values: Record<string, ExprValue>;
   diagnostics: Diagnostic[];
@@ -218,9 +221,19 @@ async function loadMany(
   extra: readonly Diagnostic[],
 ): Promise<{ workflows: Workflow[]; diagnostics: Diagnostic[] }> {
   const overrides = await loadOverrides(options, context);
-  const loaded: LoadedFile[] = [];
-  // Sequential: keeps the order of "reported once" diagnostics of shared files deterministic.
-  for (const abs of files) loaded.push(await loadOne(abs, context, overrides));
+  // Files load concurrently (reads overlap); results keep the input order, and
+  // the diagnostics are sorted and de-duplicated below, so the outcome is
+  // deterministic whichever file reports a shared profile first.
+  const loaded: LoadedFile[] = new Array<LoadedFile>(files.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < files.length) {
+      const i = next++;
+      const abs = files[i];
+      if (abs !== undefined) loaded[i] = await loadOne(abs, context, overrides);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(LOAD_CONCURRENCY, files.length) }, worker));
   const cross = crossChecks(loaded, overrides, options);
   const diagnostics = sortDiagnostics(
     dedupe([...extra, ...overrides.diagnostics, ...loaded.flatMap((f) => f.diagnostics), ...cross]),
