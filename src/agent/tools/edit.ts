@@ -20,6 +20,9 @@ import {
   type ToolOutput,
 } from './tool.js';
 
+/** Largest file `edit` loads (it rewrites the whole file). */
+export const MAX_EDIT_BYTES = 10 * 1024 * 1024;
+
 export interface EditArgs {
   path: string;
   old_string: string;
@@ -63,6 +66,11 @@ async function runEdit(args: EditArgs, { sandbox, signal, profile }: ToolContext
   const info = await sandbox.stat(args.path, { signal });
   if (info === undefined) return fail(`File not found: ${abs}`);
   if (info.type === 'dir') return fail(`Not a file: ${abs} is a directory`);
+  if (info.size > MAX_EDIT_BYTES) {
+    return fail(
+      `File too large to edit (${info.size} bytes, max ${MAX_EDIT_BYTES}); use bash (e.g. sed) instead`,
+    );
+  }
   let content: string;
   try {
     content = (await sandbox.readFile(args.path, { signal })).toString('utf8');

@@ -137,6 +137,15 @@ describe('edit', () => {
     expect(await text('e/c.py')).toBe('if x:\n\tcall(b, a)\n');
   });
 
+  it('refuses files too large to rewrite', async () => {
+    await rig.sandbox.exec('mkdir -p e && truncate -s 11M e/huge.bin');
+    const r = await TOOLS.edit.run(
+      { path: 'e/huge.bin', old_string: 'a', new_string: 'b' },
+      ctx(rig.sandbox),
+    );
+    expect(r.output).toMatch(/^File too large to edit \(11534336 bytes/);
+  });
+
   it('is refused under create-only (it modifies an existing file)', async () => {
     await rig.sandbox.writeFile('e/d.txt', 'keep');
     const r = await TOOLS.edit.run(
