@@ -13,7 +13,7 @@
  * run's `Redactor`. The writer keeps only compact summary entries in
  * memory; JUnit is streamed at the end from the per-job `result.json` files.
  */
-import { mkdir, open } from 'node:fs/promises';
+import { mkdir, open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError, InternalError } from '../errors.js';
 import type { Job } from '../workflow/types.js';
@@ -200,8 +200,10 @@ export class RunWriter {
 
   /**
    * Creates `<outputDir>/<runId>/` and `jobs/`, writes run.json atomically
-   * and opens results.jsonl for appending. With `resume`, reads the earlier
-   * results back first (a torn last line is ignored).
+   * and creates results.jsonl. Without `resume`, an existing run.json is a
+   * `UserError`. With `resume`, the earlier run.json must be readable; its
+   * results are read back first (a torn last line is ignored and terminated
+   * so the next record starts on a fresh line).
    */
   static async open(options: RunWriterOptions): Promise<RunWriter> {
     if (!/^[A-Za-z0-9._-]+$/.test(options.runId) || options.runId === '.' || options.runId === '..') {
@@ -211,12 +213,17 @@ export class RunWriter {
     const runDir = join(options.outputDir, options.runId);
     const startedAt = options.startedAt ?? new Date().toISOString();
     const session: RunSession = { argv: [...options.argv], startedAt, resumed: options.resume === true };
-    const existing = await readRunRecord(runDir).catch(() => undefined);
-    if (existing && !options.resume) {
+    const hasRunJson = await stat(join(runDir, 'run.json')).then(
+      () => true,
+      () => false,
+    );
+    if (hasRunJson && !options.resume) {
       throw new UserError(
         `run directory ${runDir} already exists (use --resume ${options.runId} to continue it)`,
       );
     }
+    // Resuming a run whose run.json is unreadable would silently drop its history: refuse.
+    const existing = hasRunJson ? await readRunRecord(runDir) : undefined;
     await mkdir(join(runDir, 'jobs'), { recursive: true });
     const record: RunRecord = redactor.redactValue({
       formatVersion: RUN_FORMAT_VERSION,

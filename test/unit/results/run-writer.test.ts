@@ -99,6 +99,9 @@ describe('RunWriter', () => {
     await w.finish({ exitCode: 0 });
     await expect(open()).rejects.toThrow(UserError);
     await expect(open({ runId: '../escape' })).rejects.toThrow(UserError);
+    await writeFile(w.runJsonPath, '{torn');
+    await expect(open()).rejects.toThrow(/already exists/);
+    await expect(open({ resume: true })).rejects.toThrow(/not valid JSON/);
   });
 
   it('recordJob appends a complete, fsynced line and writes result.json atomically', async () => {
