@@ -10,7 +10,7 @@ import { Template } from '../expr/template.js';
 import { didYouMeanSuffix } from '../util/did-you-mean.js';
 import type { Diagnostic } from './diagnostic.js';
 import { formatDuration, parseDuration } from './duration.js';
-import { FileScope, LoadContext, pathKind, shiftedOrigin } from './file-context.js';
+import { FileScope, LoadContext, shiftedOrigin } from './file-context.js';
 import { isRec, num, str, strings, type Rec } from './guards.js';
 import { rootShape, STEP_CONTEXTS, type ContextInfo, type StepScope } from './contexts.js';
 import {
@@ -312,7 +312,7 @@ async function analyzeStep(
   const c = str(raw.cassette);
   if (c !== undefined) {
     cassette = resolve(dirname(input.absPath), c);
-    if ((await pathKind(cassette)) === undefined) {
+    if ((await input.context.pathKind(cassette)) === undefined) {
       scope.warn(
         [...path, 'cassette'],
         `cassette not found: ${input.context.display(cassette)} (the step calls the model unless --replay answers it)`,

@@ -7,6 +7,8 @@
  * errors (it skips what is ill-typed), so one pass reports everything.
  */
 import { dirname, posix, resolve } from 'node:path';
+import type { ContextName } from '../expr/ast.js';
+import type { Shape } from '../expr/check.js';
 import type { ExprValue } from '../expr/evaluate.js';
 import { Template } from '../expr/template.js';
 import {
@@ -27,7 +29,7 @@ import {
 import { loadDataset } from './dataset.js';
 import type { Diagnostic } from './diagnostic.js';
 import { parseDuration } from './duration.js';
-import { FileScope, LoadContext, pathKind } from './file-context.js';
+import { FileScope, LoadContext } from './file-context.js';
 import { isRec, num, str, strings, type Rec } from './guards.js';
 import type { ParsedYaml } from './parse.js';
 import type {
@@ -88,6 +90,18 @@ class Analyzer {
     return this.input.context;
   }
 
+  readonly #shapes = new Map<string, Shape>();
+
+  /** The root shape of a non-step field (built once per analysis; `info` is final by then). */
+  shape(allowed: readonly ContextName[], where: string): Shape {
+    let s = this.#shapes.get(where);
+    if (!s) {
+      s = rootShape(allowed, this.info, where);
+      this.#shapes.set(where, s);
+    }
+    return s;
+  }
+
   async profile(path: DocPath, value: unknown): Promise<Profile | undefined> {
     const name = str(value);
     if (name === undefined || name === '') return undefined;
@@ -112,7 +126,7 @@ class Analyzer {
   }
 
   model(path: DocPath, value: unknown): ModelSettings | undefined {
-    const shape = rootShape(SANDBOX_CONTEXTS, this.info, 'a model name');
+    const shape = this.shape(SANDBOX_CONTEXTS, 'a model name');
     if (typeof value === 'string') {
       const name = this.scope.template(path, value, shape);
       return name ? { name } : {};
@@ -143,7 +157,7 @@ class Analyzer {
   }
 
   /** An env map: values as templates, numbers and booleans taken as written. */
-  env(path: DocPath, value: unknown, shape: ReturnType<typeof rootShape>): Record<string, Template> {
+  env(path: DocPath, value: unknown, shape: Shape): Record<string, Template> {
     const out: Record<string, Template> = {};
     if (!isRec(value)) return out;
     for (const [k, v] of Object.entries(value)) {
@@ -217,7 +231,7 @@ class Analyzer {
       const readable = !loaded.notFound && !loaded.diagnostics.some((x) => x.severity === 'error');
       this.info = { ...this.info, item: readable ? loaded.keys : 'unknown' };
       if (loaded.notFound) this.scope.error(path, `dataset not found: ${shown}`);
-      else if ((await pathKind(abs)) === 'dir')
+      else if ((await this.context.pathKind(abs)) === 'dir')
         this.scope.error(path, `the dataset must be a JSONL file, not a directory: ${shown}`);
       else {
         this.referenced.diagnostics.push(...this.context.firstTime(abs, loaded.diagnostics));
@@ -232,7 +246,7 @@ class Analyzer {
 
   sandbox(d: Rec): WorkflowSandbox {
     const sb = isRec(d.sandbox) ? d.sandbox : {};
-    const shape = rootShape(SANDBOX_CONTEXTS, this.info, 'sandbox settings');
+    const shape = this.shape(SANDBOX_CONTEXTS, 'sandbox settings');
     const image =
       str(sb.image) === undefined
         ? undefined
@@ -256,11 +270,7 @@ class Analyzer {
         if (v !== undefined) resources[k] = v;
       }
     }
-    const env = this.env(
-      ['sandbox', 'env'],
-      sb.env,
-      rootShape(SANDBOX_ENV_CONTEXTS, this.info, 'sandbox.env'),
-    );
+    const env = this.env(['sandbox', 'env'], sb.env, this.shape(SANDBOX_ENV_CONTEXTS, 'sandbox.env'));
     const autoStop = typeof sb['auto-stop'] === 'string' ? parseDuration(sb['auto-stop']) : undefined;
     const autoDelete = typeof sb['auto-delete'] === 'string' ? parseDuration(sb['auto-delete']) : undefined;
     return {
@@ -278,7 +288,7 @@ class Analyzer {
 
   /** A local upload source: literal ones are resolved and must exist now; templated ones are checked per job. */
   async uploadFrom(path: DocPath, text: string, delta: number): Promise<Template | undefined> {
-    const t = this.scope.template(path, text, rootShape(SANDBOX_CONTEXTS, this.info, 'uploads'), delta);
+    const t = this.scope.template(path, text, this.shape(SANDBOX_CONTEXTS, 'uploads'), delta);
     if (!t) return undefined;
     if (!t.isLiteral) return t;
     const literal = t.evaluate({ contexts: {} });
@@ -287,7 +297,7 @@ class Analyzer {
       return undefined;
     }
     const abs = resolve(this.dir, literal);
-    if ((await pathKind(abs)) === undefined) {
+    if ((await this.context.pathKind(abs)) === undefined) {
       this.scope.error(path, `upload source not found: ${this.context.display(abs)}`);
       return undefined;
     }
@@ -297,7 +307,7 @@ class Analyzer {
   async uploads(d: Rec): Promise<UploadSpec[]> {
     const out: UploadSpec[] = [];
     if (!Array.isArray(d.uploads)) return out;
-    const shape = rootShape(SANDBOX_CONTEXTS, this.info, 'uploads');
+    const shape = this.shape(SANDBOX_CONTEXTS, 'uploads');
     for (let i = 0; i < d.uploads.length; i++) {
       const u: unknown = d.uploads[i];
       const path: DocPath = ['uploads', i];
@@ -372,7 +382,7 @@ class Analyzer {
         : this.scope.template(
             ['system'],
             sys,
-            rootShape(WORKFLOW_SYSTEM_CONTEXTS, this.info, 'the workflow system prompt'),
+            this.shape(WORKFLOW_SYSTEM_CONTEXTS, 'the workflow system prompt'),
           );
     const uploads = await this.uploads(d);
     const stepsOut = await analyzeSteps(

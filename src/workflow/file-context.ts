@@ -21,6 +21,7 @@ export class LoadContext {
   readonly #prompts = new Map<string, Promise<PromptFileLoad>>();
   /** Diagnostics of referenced files already reported (a profile shared by ten workflows is reported once). */
   readonly #reported = new Set<string>();
+  readonly #kinds = new Map<string, Promise<PathKind>>();
 
   constructor(cwd: string) {
     this.cwd = cwd;
@@ -50,6 +51,16 @@ export class LoadContext {
     return p;
   }
 
+  /** {@link pathKind}, memoized for this load (200 workflows uploading the same directory stat it once). */
+  pathKind(abs: string): Promise<PathKind> {
+    let k = this.#kinds.get(abs);
+    if (!k) {
+      k = pathKind(abs);
+      this.#kinds.set(abs, k);
+    }
+    return k;
+  }
+
   /** Diagnostics of a referenced file, the first time only. */
   firstTime(abs: string, diagnostics: readonly Diagnostic[]): Diagnostic[] {
     if (this.#reported.has(abs)) return [];
@@ -58,8 +69,10 @@ export class LoadContext {
   }
 }
 
+export type PathKind = 'file' | 'dir' | 'other' | undefined;
+
 /** What kind of file system entry a path is, or `undefined` when it does not exist. */
-export async function pathKind(abs: string): Promise<'file' | 'dir' | 'other' | undefined> {
+export async function pathKind(abs: string): Promise<PathKind> {
   try {
     const s = await stat(abs);
     return s.isFile() ? 'file' : s.isDirectory() ? 'dir' : 'other';

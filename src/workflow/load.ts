@@ -285,6 +285,11 @@ async function expandPatterns(
       continue;
     }
     const abs = resolve(cwd, pattern);
+    // A named YAML file is read directly (loadOne reports a missing one); only other paths may be directories.
+    if (/\.ya?ml$/i.test(pattern)) {
+      add(abs);
+      continue;
+    }
     const kind = await pathKind(abs);
     if (kind === 'dir') {
       const matches = (await glob(['*.yaml', '*.yml'], { cwd: abs, absolute: true, onlyFiles: true })).sort();
