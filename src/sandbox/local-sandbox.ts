@@ -8,6 +8,7 @@
  * dir to the workspace directory, but commands see the host filesystem, so a
  * command using an absolute `/work/...` path does not reach the workspace.
  */
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import picomatch from 'picomatch';
@@ -33,6 +34,9 @@ import type {
   SandboxSpec,
   TransferStats,
 } from './sandbox.js';
+
+/** bash on the host; the same path works in a jail, which mirrors the host userland. */
+const HOST_BASH = ['/bin/bash', '/usr/bin/bash', '/usr/local/bin/bash'].find((p) => existsSync(p)) ?? 'bash';
 
 /** Hard bound on the entries one `list`/`glob` call visits, so a huge tree cannot stall a tool call. */
 const MAX_VISITED = 200_000;
@@ -118,6 +122,9 @@ export class LocalSandbox implements Sandbox {
       }
     }
 
+    // Re-check after the awaits above: from here to `#running.add` nothing yields, so a
+    // concurrent dispose either sees this command or makes it fail here.
+    this.#assertLive();
     const jailed = this.#bwrap !== undefined;
     const env = commandEnv(
       jailed
@@ -138,7 +145,7 @@ export class LocalSandbox implements Sandbox {
                 network: this.#spec.network,
                 readOnly: options.readOnly === true,
               }),
-              'bash',
+              HOST_BASH, // the jail mirrors the host's /usr, /bin: same path inside
               '-c',
               command,
             ],
@@ -150,7 +157,8 @@ export class LocalSandbox implements Sandbox {
         )
       : new ProcessRun(
           {
-            file: 'bash',
+            // Absolute, so a workflow PATH without bash still starts the command.
+            file: HOST_BASH,
             args: ['-c', command],
             cwd: cwdRel ? path.join(this.#workDir, ...cwdRel) : cwd,
             env,
@@ -250,7 +258,8 @@ export class LocalSandbox implements Sandbox {
         return out.length >= limit ? 'stop' : undefined;
       },
     );
-    return out;
+    // The walk is component-wise ordered (so `limit` keeps a prefix); callers get plain path order.
+    return out.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
   }
 
   async glob(

@@ -5,35 +5,31 @@
  * symlink in the source nor one planted in the destination is ever
  * dereferenced.
  *
- * Copies run several files at once (the fs work happens on libuv's thread
- * pool) while the directory walk stays depth-first; a small window bounds
- * how many directories are held open at a time.
+ * The copy itself uses synchronous fs calls in time slices (yielding to the
+ * event loop every few milliseconds): thousands of small files cost one
+ * syscall each per step instead of a thread-pool round trip and a promise,
+ * which keeps a tree upload close to `tar c | tar x` while the loop stays
+ * responsive.
  */
-import { constants as C } from 'node:fs';
+import fsSync, { constants as C, type Stats } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import pLimit from 'p-limit';
 import picomatch from 'picomatch';
 import { SandboxError } from '../errors.js';
 import type { DownloadResult, TransferStats } from './sandbox.js';
-import {
-  byName,
-  createChildFile,
-  errno,
-  fdPath,
-  fsError,
-  openChildDir,
-  SafeRoot,
-  splitSandboxPath,
-} from './safe-fs.js';
+import { byName, errno, fsError, SafeRoot, splitSandboxPath } from './safe-fs.js';
 
 const O_DIR = C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW;
 const O_READ = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK;
-/** Files copied at once. libuv has 4 threads; a few more keep them busy across small files. */
-const FILE_CONCURRENCY = 16;
-/** Queued file copies beyond which the walk waits (bounds open directory fds). */
-const MAX_QUEUED = 256;
+/** `O_NONBLOCK`: a FIFO without a reader fails (ENXIO) instead of blocking; `O_NOFOLLOW`: a symlink fails (ELOOP). */
+const O_CREATE = C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW | C.O_NONBLOCK;
+/** Longest stretch of synchronous fs work before yielding to the event loop. */
+const SLICE_MS = 8;
 const CHUNK = 1 << 20;
+
+/** `/proc/self/fd/<fd>/<name>`: `name` resolved by the kernel relative to the directory fd. */
+const at = (dirFd: number, name?: string): string =>
+  name === undefined ? `/proc/self/fd/${dirFd}` : `/proc/self/fd/${dirFd}/${name}`;
 
 /** Counters shared by one transfer. */
 interface Tally {
@@ -52,206 +48,237 @@ interface CopyTreeOptions {
   onFile?: (rel: string) => void;
 }
 
-/**
- * Copies the regular file held by `src` into `name` inside `dstDir` (never
- * following a symlink there), preserving permission bits and mtime. Returns
- * the bytes copied.
- */
-async function copyOpenFile(
-  src: FileHandle,
-  dstDir: FileHandle,
-  name: string,
-  what: string,
-): Promise<number> {
-  const st = await src.stat();
-  const dst = await createChildFile(dstDir, name, { mode: (st.mode & 0o7777) | 0o200, what });
-  try {
-    let copied = 0;
-    if (st.size <= 4 * CHUNK) {
-      const data = await src.readFile();
-      await dst.write(data, 0, data.length, 0);
-      copied = data.length;
-    } else {
-      const buf = Buffer.allocUnsafe(CHUNK);
-      for (;;) {
-        const { bytesRead } = await src.read(buf, 0, CHUNK, copied);
-        if (bytesRead === 0) break;
-        let off = 0;
-        while (off < bytesRead)
-          off += (await dst.write(buf, off, bytesRead - off, copied + off)).bytesWritten;
-        copied += bytesRead;
-      }
-    }
-    await dst.chmod(st.mode & 0o7777);
-    await dst.utimes(st.atime, st.mtime);
-    return copied;
-  } finally {
-    await dst.close();
+/** Yields to the event loop once the current slice of synchronous work has used its budget. */
+class Slicer {
+  #start = performance.now();
+  readonly #signal: AbortSignal | undefined;
+  /** Shared copy buffer: one transfer copies one chunk at a time. */
+  readonly buf = Buffer.allocUnsafe(CHUNK);
+
+  constructor(signal: AbortSignal | undefined) {
+    this.#signal = signal;
+    signal?.throwIfAborted();
+  }
+
+  async tick(): Promise<void> {
+    if (performance.now() - this.#start < SLICE_MS) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.#signal?.throwIfAborted();
+    this.#start = performance.now();
   }
 }
 
-/** Copies `name` from `srcDir` to `dstDir` if it is (still) a regular file; returns bytes, or a skip reason. */
-async function copyFileAt(
-  srcDir: FileHandle,
-  dstDir: FileHandle,
+function closeQuietly(fd: number): void {
+  try {
+    fsSync.closeSync(fd);
+  } catch {
+    // already closed
+  }
+}
+
+function unlinkIfPresent(p: string): void {
+  try {
+    fsSync.unlinkSync(p);
+  } catch (e) {
+    if (errno(e) !== 'ENOENT') throw e;
+  }
+}
+
+function lstatOrUndefined(p: string): Stats | undefined {
+  try {
+    return fsSync.lstatSync(p);
+  } catch (e) {
+    if (errno(e) === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Creates or truncates the regular file `name` in `dirFd` for writing; a
+ * symlink (or reader-less FIFO) in the way is removed, never followed.
+ */
+function createFileAt(dirFd: number, name: string, mode: number, what: string): number {
+  for (let attempt = 0; attempt < 4; attempt++) {
+    try {
+      return fsSync.openSync(at(dirFd, name), O_CREATE, mode);
+    } catch (e) {
+      const c = errno(e);
+      if (c === 'ELOOP' || c === 'ENXIO') unlinkIfPresent(at(dirFd, name));
+      else if (c === 'EISDIR')
+        throw new SandboxError('transfer-failed', `${what}: a directory is in the way of a file`);
+      else throw e;
+    }
+  }
+  throw new SandboxError('transfer-failed', `${what}: the destination kept changing`, { retryable: true });
+}
+
+/** Opens (creating if needed) the directory `name` in `dirFd`; a symlink in the way is replaced, never followed. */
+function ensureDirAt(dirFd: number, name: string, what: string): number {
+  for (let attempt = 0; attempt < 4; attempt++) {
+    try {
+      return fsSync.openSync(at(dirFd, name), O_DIR);
+    } catch (e) {
+      const c = errno(e);
+      if (c === 'ENOENT') {
+        try {
+          fsSync.mkdirSync(at(dirFd, name), 0o755);
+        } catch (me) {
+          if (errno(me) !== 'EEXIST') throw me;
+        }
+      } else if (c === 'ENOTDIR' || c === 'ELOOP') {
+        const st = lstatOrUndefined(at(dirFd, name));
+        if (st?.isSymbolicLink() === true) unlinkIfPresent(at(dirFd, name));
+        else if (st !== undefined && !st.isDirectory()) {
+          throw new SandboxError('transfer-failed', `${what}: a file is in the way of a directory`);
+        }
+      } else throw e;
+    }
+  }
+  throw new SandboxError('transfer-failed', `${what}: the destination kept changing`, { retryable: true });
+}
+
+/**
+ * Copies the open regular file `srcFd` to `name` in `dstDirFd`, preserving
+ * permission bits and mtime. Returns the bytes copied.
+ */
+async function copyOpenFile(
+  srcFd: number,
+  st: Stats,
+  dstDirFd: number,
   name: string,
   what: string,
-): Promise<number | string> {
-  let src: FileHandle;
+  slicer: Slicer,
+): Promise<number> {
+  const dst = createFileAt(dstDirFd, name, (st.mode & 0o7777) | 0o200, what);
   try {
-    src = await fs.open(fdPath(srcDir, name), O_READ);
+    const buf = slicer.buf;
+    let copied = 0;
+    for (;;) {
+      const n = fsSync.readSync(srcFd, buf, 0, buf.length, copied);
+      if (n === 0) break;
+      for (let off = 0; off < n;) off += fsSync.writeSync(dst, buf, off, n - off, copied + off);
+      copied += n;
+      if (n === buf.length) await slicer.tick();
+    }
+    fsSync.fchmodSync(dst, st.mode & 0o7777);
+    fsSync.futimesSync(dst, st.atime, st.mtime);
+    return copied;
+  } finally {
+    closeQuietly(dst);
+  }
+}
+
+/** Copies `name` from `srcDirFd` to `dstDirFd` if it is (still) a regular file; returns bytes, or a skip reason. */
+async function copyFileAt(
+  srcDirFd: number,
+  dstDirFd: number,
+  name: string,
+  what: string,
+  slicer: Slicer,
+): Promise<number | string> {
+  let src: number;
+  try {
+    src = fsSync.openSync(at(srcDirFd, name), O_READ);
   } catch (e) {
     if (errno(e) === 'ELOOP') return 'symlink';
     if (errno(e) === 'ENOENT') return 'vanished during the copy';
     throw e;
   }
   try {
-    const st = await src.stat();
+    const st = fsSync.fstatSync(src);
     if (!st.isFile())
       return st.isDirectory() ? 'replaced by a directory during the copy' : 'not a regular file';
-    return await copyOpenFile(src, dstDir, name, what);
+    return await copyOpenFile(src, st, dstDirFd, name, what, slicer);
   } finally {
-    await src.close();
+    closeQuietly(src);
   }
 }
 
-/**
- * Recreates the symlink `name` of `srcDir` in `dstDir` (replacing whatever
- * non-directory is there). The link is never followed on either side.
- */
-async function copySymlinkAt(srcDir: FileHandle, dstDir: FileHandle, name: string): Promise<void> {
-  const target = await fs.readlink(fdPath(srcDir, name));
+/** Recreates the symlink `name` of `srcDirFd` in `dstDirFd` (replacing a non-directory there). Never followed on either side. */
+function copySymlinkAt(srcDirFd: number, dstDirFd: number, name: string, what: string): void {
+  const target = fsSync.readlinkSync(at(srcDirFd, name));
   for (let attempt = 0; attempt < 4; attempt++) {
     try {
-      await fs.symlink(target, fdPath(dstDir, name));
+      fsSync.symlinkSync(target, at(dstDirFd, name));
       return;
     } catch (e) {
       if (errno(e) !== 'EEXIST') throw e;
       try {
-        await fs.unlink(fdPath(dstDir, name));
+        unlinkIfPresent(at(dstDirFd, name));
       } catch (ue) {
         if (errno(ue) === 'EISDIR')
-          throw new SandboxError('transfer-failed', `${name}: a directory is in the way of a symlink`);
-        if (errno(ue) !== 'ENOENT') throw ue;
+          throw new SandboxError('transfer-failed', `${what}: a directory is in the way of a symlink`);
+        throw ue;
       }
     }
   }
-  throw new SandboxError('transfer-failed', `${name}: could not create the symlink`);
-}
-
-/** Opens (creating if needed) the directory `name` in `dstDir`; a symlink in the way is replaced, never followed. */
-async function ensureChildDir(dstDir: FileHandle, name: string, what: string): Promise<FileHandle> {
-  for (let attempt = 0; attempt < 4; attempt++) {
-    const child = await openChildDir(dstDir, name, { create: true, mode: 0o755, what });
-    if ('dir' in child) return child.dir;
-    try {
-      await fs.unlink(fdPath(dstDir, name));
-    } catch (e) {
-      if (errno(e) !== 'ENOENT') throw e;
-    }
-  }
-  throw new SandboxError('transfer-failed', `${what}: could not create the directory`);
+  throw new SandboxError('transfer-failed', `${what}: the destination kept changing`, { retryable: true });
 }
 
 /**
- * Copies the tree below `src` into `dst` (both open directories). Directory
- * modes are preserved (applied once the directory's own entries exist).
- * Resolves when everything is copied; on the first failure, stops and rejects
- * after every open handle is closed.
+ * Copies the tree below the open directory `srcFd` into the open directory
+ * `dstFd`, depth first. Directory modes are applied once their contents
+ * exist. The caller keeps ownership of both fds.
  */
-async function copyTree(src: FileHandle, dst: FileHandle, options: CopyTreeOptions): Promise<void> {
-  const limit = pLimit(FILE_CONCURRENCY);
-  const finishing = new Set<Promise<void>>();
-  let failure: unknown;
-  const fail = (e: unknown): void => {
-    failure ??= e;
-  };
-  const relOf = (base: string, name: string): string => (base === '' ? name : `${base}/${name}`);
-
-  // Owns srcDir/dstDir: they are closed once this directory's files are copied.
-  const visit = async (
-    srcDir: FileHandle,
-    dstDir: FileHandle,
-    base: string,
-    mode: number | undefined,
-  ): Promise<void> => {
-    const files: Array<Promise<void>> = [];
-    try {
-      options.signal?.throwIfAborted();
-      const entries = await fs.readdir(fdPath(srcDir), { withFileTypes: true });
-      entries.sort((a, b) => byName(a.name, b.name));
-      const subdirs: string[] = [];
-      for (const d of entries) {
-        const rel = relOf(base, d.name);
-        if (options.exclude?.(rel) === true) continue;
-        if (d.isDirectory()) subdirs.push(d.name);
-        else if (d.isSymbolicLink()) {
-          if (options.symlinks === 'skip') options.onSkip(rel, 'symlink');
-          else {
-            await copySymlinkAt(srcDir, dstDir, d.name);
-            options.tally.files++;
-          }
-        } else if (d.isFile()) {
-          files.push(
-            limit(async () => {
-              if (failure !== undefined) return;
-              const got = await copyFileAt(srcDir, dstDir, d.name, rel);
-              if (typeof got === 'string') options.onSkip(rel, got);
-              else {
-                options.tally.files++;
-                options.tally.bytes += got;
-                options.onFile?.(rel);
-              }
-            }).catch(fail),
-          );
-        } else options.onSkip(rel, 'not a regular file');
+async function copyTree(srcFd: number, dstFd: number, options: CopyTreeOptions): Promise<void> {
+  const slicer = new Slicer(options.signal);
+  const visit = async (srcDir: number, dstDir: number, base: string): Promise<void> => {
+    const entries = fsSync
+      .readdirSync(at(srcDir), { withFileTypes: true })
+      .sort((a, b) => byName(a.name, b.name));
+    const subdirs: string[] = [];
+    for (const d of entries) {
+      await slicer.tick();
+      const rel = base === '' ? d.name : `${base}/${d.name}`;
+      if (options.exclude?.(rel) === true) continue;
+      if (d.isDirectory()) subdirs.push(d.name);
+      else if (d.isFile()) {
+        const got = await copyFileAt(srcDir, dstDir, d.name, rel, slicer);
+        if (typeof got === 'string') options.onSkip(rel, got);
+        else {
+          options.tally.files++;
+          options.tally.bytes += got;
+          options.onFile?.(rel);
+        }
+      } else if (d.isSymbolicLink()) {
+        if (options.symlinks === 'skip') options.onSkip(rel, 'symlink');
+        else {
+          copySymlinkAt(srcDir, dstDir, d.name, rel);
+          options.tally.files++;
+        }
+      } else options.onSkip(rel, 'not a regular file');
+    }
+    for (const name of subdirs) {
+      await slicer.tick();
+      const rel = base === '' ? name : `${base}/${name}`;
+      let childSrc: number;
+      try {
+        childSrc = fsSync.openSync(at(srcDir, name), O_DIR);
+      } catch (e) {
+        if (errno(e) === 'ENOENT') continue;
+        if (errno(e) === 'ENOTDIR' || errno(e) === 'ELOOP') {
+          options.onSkip(rel, 'replaced during the copy');
+          continue;
+        }
+        throw e;
       }
-      for (const name of subdirs) {
-        if (failure !== undefined) break;
-        // Back-pressure: let queued copies drain before opening more directories.
-        while (limit.pendingCount > MAX_QUEUED && finishing.size > 0) await Promise.race(finishing);
-        const rel = relOf(base, name);
-        let childSrc: FileHandle;
+      try {
+        const mode = fsSync.fstatSync(childSrc).mode & 0o7777;
+        const childDst = ensureDirAt(dstDir, name, rel);
         try {
-          childSrc = await fs.open(fdPath(srcDir, name), O_DIR);
-        } catch (e) {
-          if (errno(e) === 'ENOENT') continue;
-          if (errno(e) === 'ENOTDIR' || errno(e) === 'ELOOP') {
-            options.onSkip(rel, 'replaced during the copy');
-            continue;
-          }
-          throw e;
+          // Writable while filling (a read-only source dir would refuse our own writes when not root).
+          fsSync.fchmodSync(childDst, mode | 0o700);
+          await visit(childSrc, childDst, rel);
+          fsSync.fchmodSync(childDst, mode);
+        } finally {
+          closeQuietly(childDst);
         }
-        let childDst: FileHandle;
-        let childMode: number;
-        try {
-          childMode = (await childSrc.stat()).mode & 0o7777;
-          childDst = await ensureChildDir(dstDir, name, rel);
-        } catch (e) {
-          await childSrc.close();
-          throw e;
-        }
-        await visit(childSrc, childDst, rel, childMode);
+      } finally {
+        closeQuietly(childSrc);
       }
-    } catch (e) {
-      fail(e);
-    } finally {
-      const done = Promise.allSettled(files).then(async () => {
-        try {
-          if (mode !== undefined && failure === undefined) await dstDir.chmod(mode);
-        } catch (e) {
-          fail(e);
-        }
-        await Promise.allSettled([srcDir.close(), dstDir.close()]);
-      });
-      finishing.add(done);
-      void done.finally(() => finishing.delete(done));
     }
   };
-
-  await visit(src, dst, '', undefined);
-  while (finishing.size > 0) await Promise.allSettled([...finishing]);
-  if (failure !== undefined) throw failure as Error;
+  await visit(srcFd, dstFd, '');
 }
 
 /** Exclude matcher for upload: picomatch globs relative to the source root, dot-files included. */
@@ -289,29 +316,26 @@ export async function uploadTree(
   try {
     if (st.isDirectory()) {
       const exclude = excludeMatcher(options.exclude);
-      const src = await fs.open(localPath, C.O_RDONLY | C.O_DIRECTORY);
-      let dst: FileHandle;
+      const { dir: dst } = await root.openDir(rel, { create: true });
       try {
-        dst = (await root.openDir(rel, { create: true })).dir;
-      } catch (e) {
-        await src.close();
-        throw e;
-      }
-      if (rel.length > 0) {
+        const src = fsSync.openSync(localPath, C.O_RDONLY | C.O_DIRECTORY);
         try {
-          await dst.chmod(st.mode & 0o7777);
-        } catch (e) {
-          await Promise.allSettled([src.close(), dst.close()]);
-          throw e;
+          // The working dir itself keeps its mode; an upload target gets the source's.
+          if (rel.length > 0) fsSync.fchmodSync(dst.fd, (st.mode & 0o7777) | 0o700);
+          await copyTree(src, dst.fd, {
+            ...(exclude ? { exclude } : {}),
+            symlinks: 'copy',
+            ...(options.signal ? { signal: options.signal } : {}),
+            tally,
+            onSkip: () => undefined,
+          });
+          if (rel.length > 0) fsSync.fchmodSync(dst.fd, st.mode & 0o7777);
+        } finally {
+          closeQuietly(src);
         }
+      } finally {
+        await dst.close();
       }
-      await copyTree(src, dst, {
-        ...(exclude ? { exclude } : {}),
-        symlinks: 'copy',
-        ...(options.signal ? { signal: options.signal } : {}),
-        tally,
-        onSkip: () => undefined,
-      });
     } else if (st.isFile()) {
       const existing = await root.lstat(rel);
       const target =
@@ -323,12 +347,20 @@ export async function uploadTree(
         throw new SandboxError('transfer-failed', `${what}: the target is the working directory itself`);
       const { dir } = await root.openDir(target.slice(0, -1), { create: true });
       try {
-        const src = await fs.open(localPath, C.O_RDONLY);
+        const src = fsSync.openSync(localPath, C.O_RDONLY);
         try {
-          tally.bytes += await copyOpenFile(src, dir, name, root.display(target));
+          const slicer = new Slicer(options.signal);
+          tally.bytes += await copyOpenFile(
+            src,
+            fsSync.fstatSync(src),
+            dir.fd,
+            name,
+            root.display(target),
+            slicer,
+          );
           tally.files++;
         } finally {
-          await src.close();
+          closeQuietly(src);
         }
       } finally {
         await dir.close();
@@ -386,7 +418,8 @@ export async function downloadTree(
       if (st.isSymbolicLink()) skipped.push({ path: root.display(baseRel), reason: 'symlink' });
       else if (st.isDirectory())
         await copyDirOut(root, baseRel, local, [name], options.signal, tally, written, skipped);
-      else if (st.isFile()) await copyFileOut(root, baseRel, local, [name], tally, written, skipped);
+      else if (st.isFile())
+        await copyFileOut(root, baseRel, local, [name], options.signal, tally, written, skipped);
       else skipped.push({ path: root.display(baseRel), reason: 'not a regular file' });
     } else {
       const isMatch = picomatch(scan.glob, { dot: false });
@@ -417,7 +450,8 @@ export async function downloadTree(
         const remote = [...baseRel, ...parts];
         if (m.type === 'dir')
           await copyDirOut(root, remote, local, parts, options.signal, tally, written, skipped);
-        else if (m.type === 'file') await copyFileOut(root, remote, local, parts, tally, written, skipped);
+        else if (m.type === 'file')
+          await copyFileOut(root, remote, local, parts, options.signal, tally, written, skipped);
         else
           skipped.push({
             path: sandboxPathOf(m.rel),
@@ -447,6 +481,7 @@ async function copyFileOut(
   remote: readonly string[],
   local: SafeRoot,
   localRel: readonly string[],
+  signal: AbortSignal | undefined,
   tally: Tally,
   written: string[],
   skipped: Array<{ path: string; reason: string }>,
@@ -457,7 +492,7 @@ async function copyFileOut(
   try {
     const { dir: dstDir } = await local.openDir(localRel.slice(0, -1), { create: true });
     try {
-      const got = await copyFileAt(srcDir, dstDir, name, localRel.join('/'));
+      const got = await copyFileAt(srcDir.fd, dstDir.fd, name, localRel.join('/'), new Slicer(signal));
       if (typeof got === 'string') skipped.push({ path: root.display(remote), reason: got });
       else {
         tally.files++;
@@ -492,11 +527,15 @@ async function copyDirOut(
     throw e;
   }
   const localBase = localRel.join('/');
-  await copyTree(src, dst, {
-    symlinks: 'skip',
-    ...(signal ? { signal } : {}),
-    tally,
-    onSkip: (rel, reason) => skipped.push({ path: root.display([...remote, ...rel.split('/')]), reason }),
-    onFile: (rel) => written.push(localBase === '' ? rel : `${localBase}/${rel}`),
-  });
+  try {
+    await copyTree(src.fd, dst.fd, {
+      symlinks: 'skip',
+      ...(signal ? { signal } : {}),
+      tally,
+      onSkip: (rel, reason) => skipped.push({ path: root.display([...remote, ...rel.split('/')]), reason }),
+      onFile: (rel) => written.push(localBase === '' ? rel : `${localBase}/${rel}`),
+    });
+  } finally {
+    await Promise.allSettled([src.close(), dst.close()]);
+  }
 }

@@ -152,50 +152,6 @@ export async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
   }
 }
 
-/**
- * Creates or truncates the regular file `name` in `dir` for writing, never
- * following a symlink: an existing symlink (or other non-directory,
- * non-regular entry) is replaced. `exclusive` fails with `EEXIST` instead.
- * Throws on a directory in the way.
- */
-export async function createChildFile(
-  dir: FileHandle,
-  name: string,
-  options: { mode: number; exclusive?: boolean; what: string },
-): Promise<FileHandle> {
-  for (let attempt = 0; attempt < MAX_RACE_RETRIES; attempt++) {
-    let handle: FileHandle;
-    try {
-      handle = await fs.open(
-        fdPath(dir, name),
-        O_WRITE | (options.exclusive === true ? C.O_EXCL : 0),
-        options.mode,
-      );
-    } catch (e) {
-      const c = errno(e);
-      if (c === 'ELOOP' || c === 'ENXIO') {
-        // A symlink (or a FIFO without a reader): remove the entry itself, never its target.
-        await unlinkIfPresent(fdPath(dir, name));
-        continue;
-      }
-      if (c === 'EISDIR') throw new SandboxError('exec-failed', `${options.what}: is a directory`);
-      throw fsError(e, options.what);
-    }
-    const st = await handle.stat();
-    if (st.isFile()) {
-      await handle.truncate(0);
-      return handle;
-    }
-    await handle.close();
-    await unlinkIfPresent(fdPath(dir, name));
-  }
-  throw new SandboxError(
-    'exec-failed',
-    `${options.what}: the path kept changing while it was being written`,
-    { retryable: true },
-  );
-}
-
 async function unlinkIfPresent(p: string): Promise<void> {
   try {
     await fs.unlink(p);

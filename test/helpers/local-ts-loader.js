@@ -19,7 +19,7 @@ export async function resolve(specifier, context, next) {
   try {
     return await next(specifier, context);
   } catch (e) {
-    if (specifier.endsWith('.js') && (specifier.startsWith('.') || specifier.startsWith('file:'))) {
+    if (specifier.endsWith('.js') && /^(\.|\/|file:)/.test(specifier)) {
       return next(`${specifier.slice(0, -3)}.ts`, context);
     }
     throw e;

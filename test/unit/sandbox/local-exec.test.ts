@@ -75,6 +75,8 @@ describe('local exec basics (bwrap)', () => {
   it('lets the workflow env override the defaults', async () => {
     const r = await sb.exec('echo "$HOME $LANG"', { env: { HOME: '/tmp', LANG: 'C' } });
     expect(r.stdout).toBe('/tmp C\n');
+    // Even a PATH without bash still starts the command.
+    expect((await sb.exec('echo "$PATH"', { env: { PATH: '/nonexistent' } })).stdout).toBe('/nonexistent\n');
   });
 
   it('does not put env values on the bwrap command line', async () => {

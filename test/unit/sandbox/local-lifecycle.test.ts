@@ -132,6 +132,16 @@ describe('dispose', () => {
     expect(await exists(sb.id)).toBe(false);
   });
 
+  it('never leaves a command behind when exec and dispose race', async () => {
+    const sb = await rig.sandbox();
+    const marker = uniqueSleep();
+    const execs = Array.from({ length: 4 }, () => sb.exec(`sleep ${marker}`).catch((e: unknown) => e));
+    await sb.dispose();
+    for (const r of await Promise.all(execs)) expect(r).toMatchObject({ code: 'gone' });
+    expect(await processesWith(marker)).toEqual([]);
+    expect(await exists(sb.id)).toBe(false);
+  });
+
   it('works with await using', async () => {
     let id: string;
     {
@@ -293,6 +303,7 @@ describe('without bubblewrap', () => {
     await a.exec('mkdir -p sub');
     expect((await a.exec('pwd', { cwd: '/work/sub' })).stdout).toBe(`${path.join(a.id, 'work', 'sub')}\n`);
     expect((await b.exec('exit 3')).exitCode).toBe(3);
+    expect((await b.exec('echo "$PATH"', { env: { PATH: '/nonexistent' } })).stdout).toBe('/nonexistent\n');
   });
 
   it('kills unjailed commands at their timeout and escapees at dispose', async () => {

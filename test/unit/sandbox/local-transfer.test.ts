@@ -235,5 +235,17 @@ describe('many files', () => {
     expect(r.files).toBe(600);
     expect(performance.now() - started).toBeLessThan(45_000);
     expect((await sb.exec('find many -type f | wc -l')).stdout.trim()).toBe('600');
+
+    // Aborting stops a transfer with the abort reason.
+    const reason = new Error('stop');
+    await expect(sb.upload(many, 'aborted', { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    const controller = new AbortController();
+    setImmediate(() => controller.abort(reason));
+    await expect(sb.upload(many, 'aborted2', { signal: controller.signal })).rejects.toBe(reason);
+    const dl = new AbortController();
+    setImmediate(() => dl.abort(reason));
+    await expect(sb.download('many', await rig.dir('dl-aborted'), { signal: dl.signal })).rejects.toBe(
+      reason,
+    );
   });
 });
