@@ -141,6 +141,7 @@ export const ALLOWED_COMMANDS: Readonly<Record<string, ArgsCheck | undefined>> =
   printf: undefined,
   true: undefined,
   false: undefined,
+  test: undefined,
   // Version control
   git: (args) => checkGit(args),
   // System information

@@ -80,7 +80,7 @@ interface WordBuilder {
 }
 
 type Token =
-  | { kind: 'word'; word: Word; digitsOnly: boolean; end: number }
+  | { kind: 'word'; word: Word }
   | { kind: 'connector'; op: Connector }
   | { kind: 'redirect'; redirect: Redirect };
 
@@ -131,8 +131,6 @@ function tokenize(src: string): Token[] {
         globAtStart: w.globAtStart,
         quoted: w.quoted,
       },
-      digitsOnly: w.digitsOnly && w.text !== '',
-      end: i,
     });
   };
 
@@ -188,7 +186,7 @@ function tokenize(src: string): Token[] {
         i++;
         continue;
       }
-      throw new ShellRefusal(describeDollar(next, src.charAt(i + 2)));
+      throw new ShellRefusal(describeDollar(src, i));
     }
     if ((c === '<' || c === '>') && src.charAt(i + 1) === '(') {
       throw new ShellRefusal(`process substitution (${c}(...)) is not allowed`);
@@ -229,7 +227,8 @@ function tokenize(src: string): Token[] {
     }
     const w = startWord();
     if (GLOB_CHARS.has(c)) {
-      if (w.text === '' && !w.quoted) w.globAtStart = true;
+      // Quotes around nothing (`''*`) add nothing: the expansion can still start with anything.
+      if (w.text === '') w.globAtStart = true;
       w.glob = true;
     }
     w.text += c;
@@ -281,7 +280,7 @@ function readDoubleQuoted(src: string, start: number, w: WordBuilder): number {
         i++;
         continue;
       }
-      throw new ShellRefusal(describeDollar(next, src.charAt(i + 2)) + ', even inside double quotes');
+      throw new ShellRefusal(describeDollar(src, i) + ', even inside double quotes');
     }
     text += c;
     i++;
@@ -290,7 +289,10 @@ function readDoubleQuoted(src: string, start: number, w: WordBuilder): number {
   return i + 1;
 }
 
-function describeDollar(next: string, after: string): string {
+/** Why the `$` at `at` is refused. */
+function describeDollar(src: string, at: number): string {
+  const next = src.charAt(at + 1);
+  const after = src.charAt(at + 2);
   if (next === '(') {
     return after === '('
       ? 'arithmetic expansion $((...)) is not allowed'
@@ -301,7 +303,8 @@ function describeDollar(next: string, after: string): string {
   if (next === "'") return "ANSI-C quoting $'...' is not supported; use plain single quotes";
   if (next === '"') return 'locale quoting $"..." is not supported; use plain double quotes';
   if (/[A-Za-z_0-9@*#?!$-]/.test(next)) {
-    return `variable expansion ($${next}...) is not allowed; write the value literally`;
+    const name = /^[A-Za-z_][A-Za-z0-9_]*/.exec(src.slice(at + 1))?.[0] ?? next;
+    return `variable expansion ($${name}) is not allowed; write the value literally`;
   }
   return `a '$' followed by '${next}' must be quoted (write '$' inside single quotes)`;
 }

@@ -141,7 +141,10 @@ describe('checkToolCall under the built-in profiles', () => {
   });
 
   it('never throws, even for a malformed profile', () => {
-    const broken = { ...developer, approval: { ...developer.approval, mode: 'sometimes' } } as unknown as Profile;
+    const broken = {
+      ...developer,
+      approval: { ...developer.approval, mode: 'sometimes' },
+    } as unknown as Profile;
     expect(reasonOf(checkToolCall(broken, 'bash', { command: 'ls' }))).toContain('could not check');
   });
 

@@ -46,7 +46,8 @@ const REFUSED: ReadonlyArray<readonly [string, string]> = [
   ['X=rm; ls', 'variable assignments'],
   ['ls | LC_ALL=C sort', 'variable assignments'],
   ['a=b cat x', 'variable assignments'],
-  ['echo "$HOME"', 'variable expansion'],
+  ['echo "$HOME"', 'variable expansion ($HOME)'],
+  ['echo "exit: $?"', 'variable expansion ($?)'],
   ["ls $'\\x3b' rm", 'ANSI-C quoting'],
   ['ls $"x"', 'locale quoting'],
   ['ls $%', "'$' followed by"],
@@ -145,6 +146,9 @@ const REFUSED: ReadonlyArray<readonly [string, string]> = [
   ["sed 'k' f", "unknown command 'k'"],
   ["sed 's/a/b/x' f", "unknown flag 'x'"],
   ['sed -n p *', 'could expand'],
+  ["sed -n p ''*", 'could expand'],
+  ['sed -n p ""?x', 'could expand'],
+  ["sed -n p '-'*", 'could expand'],
   // awk
   ['awk \'BEGIN{system("id")}\'', 'system() runs a shell command'],
   ['awk \'{print > "f"}\' x', 'redirects output to a file'],
@@ -161,6 +165,10 @@ const REFUSED: ReadonlyArray<readonly [string, string]> = [
   ['awk \'@include "x"\'', "'@' directives"],
   ['awk \'BEGIN{getline < "/inet/tcp/0/h/80"}\'', '/inet'],
   ["awk '{print /a/}' f", 'ambiguous'],
+  ["awk '{ print $1 > $2 }' f", 'redirects output to a file'],
+  ['awk \'{ for (i = 0; i < 3; i++) print i > "f" }\'', 'redirects output to a file'],
+  ['awk \'{ if (x) print a; else print b > "f" }\'', 'redirects output to a file'],
+  ['awk \'{print$1>"f"}\'', 'redirects output to a file'],
   ["awk '/[/]/' f", 'inside [...]'],
   ['awk -f prog.awk x', 'reads the program from a file'],
   ["gawk -l filefuncs 'BEGIN{}'", 'option -l is not allowed'],
@@ -352,6 +360,14 @@ const ALLOWED: readonly string[] = [
   'ls -la # a comment with $(rm x) and > f',
   "grep 'café' menu.txt",
   'hostname',
+  'test -f x && echo yes',
+  "sed -n '1p' -- -i",
+  'git log -- --output=x',
+  'git grep -e -O foo',
+  'tar -t -f a.tar -- --to-command=x',
+  'tar tfC a.tar /tmp',
+  "awk '{ x = $1 > $2; print x }' f",
+  'awk \'BEGIN { while ((getline line < "f") > 0) print line }\'',
   'file -b f',
   'uname -a && id && whoami',
   '"ls" -la',
@@ -509,4 +525,85 @@ describe('agreement with the real sed and awk', () => {
       expect(await run([...argv])).toEqual(['out']);
     },
   );
+});
+
+/**
+ * Differential check of the lexer against bash itself: random lines built
+ * from quoting characters are run by bash with a function that prints its
+ * argv; whenever our parser accepts a line, it must see exactly those words.
+ */
+describe('parseCommandLine agrees with bash on word splitting and quote removal', () => {
+  // mulberry32: a small seeded PRNG so the cases are the same on every run.
+  const rng = (seed: number) => (): number => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const ALPHABET = [
+    'a',
+    'b',
+    '-',
+    ' ',
+    '\t',
+    "'",
+    '"',
+    '\\',
+    '$',
+    '#',
+    '*',
+    '?',
+    '[',
+    ']',
+    '{',
+    '}',
+    '~',
+    '=',
+    '\n',
+    '\\\n',
+    '2',
+  ];
+  const CONNECTORS = ['; ', ';', '\n', ' ;\n'];
+
+  it('on 3000 random command lines', () => {
+    const random = rng(20240601);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+    const cases: Array<{ line: string; words: string[][] }> = [];
+    for (let n = 0; n < 3000; n++) {
+      const commands = 1 + Math.floor(random() * 2);
+      let line = '';
+      for (let c = 0; c < commands; c++) {
+        if (c > 0) line += pick(CONNECTORS);
+        line += 'p ';
+        const len = Math.floor(random() * 14);
+        for (let k = 0; k < len; k++) line += pick(ALPHABET);
+      }
+      try {
+        const words = parseCommandLine(line).commands.map((cmd) => cmd.words.map((w) => w.text));
+        // A newline inside the random text starts a command that is not `p`; bash would only say "not found".
+        if (words.every((w) => w[0] === 'p')) cases.push({ line, words });
+      } catch (e) {
+        expect(e).toBeInstanceOf(ShellRefusal);
+      }
+    }
+    expect(cases.length).toBeGreaterThan(500);
+    // One bash runs every case through `eval` (the same parser as `bash -c`); \x02 separates the cases,
+    // \x01 the commands, NUL the words. HOME, OLDPWD and PWD make ~, ~- and ~+ expand to themselves;
+    // set -f keeps glob characters (our words keep them too). A syntax error lands in the case's output.
+    const quote = (t: string): string => `'${t.replace(/'/g, `'\\''`)}'`;
+    const script = [
+      `p() { printf '%s\\0' "$FUNCNAME" "$@"; printf '\\001'; }; set -f; HOME='~' OLDPWD='~-' PWD='~+'`,
+      ...cases.map((c) => `printf '\\002'; eval ${quote(c.line)} 2>&1`),
+    ].join('\n');
+    const out = execFileSync('bash', ['-c', script], { encoding: 'utf8', timeout: 20_000 });
+    const outputs = out.split('\x02').slice(1);
+    expect(outputs).toHaveLength(cases.length);
+    cases.forEach((c, i) => {
+      const theirs = (outputs[i] ?? '')
+        .split('\x01')
+        .filter((l) => l !== '')
+        .map((l) => l.split('\0').slice(0, -1));
+      expect({ line: c.line, words: c.words }).toEqual({ line: c.line, words: theirs });
+    });
+  });
 });
