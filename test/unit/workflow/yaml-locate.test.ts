@@ -161,3 +161,65 @@ describe('formatPath', () => {
     expect(formatPath(['max-parallel'])).toBe('max-parallel');
   });
 });
+
+describe('scalarOffsets against the yaml package itself', () => {
+  // Deterministic pseudo-random strings with spaces, quotes, escapes, unicode and ${{ }}.
+  let seed = 42;
+  const rand = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  const pieces = [
+    'word',
+    ' ',
+    '  ',
+    '${{ vars.x }}',
+    "'",
+    '"',
+    '\\',
+    '\t',
+    'é',
+    '😀',
+    ':',
+    '#',
+    '-',
+    '\n',
+    '\n\n',
+    'x',
+  ];
+  const sample = (): string => {
+    let s = 'a';
+    for (let i = 0, n = 3 + rand(25); i < n; i++) s += pieces[rand(pieces.length)]!;
+    return `${s}z`;
+  };
+  const styles = ['PLAIN', 'QUOTE_DOUBLE', 'QUOTE_SINGLE', 'BLOCK_LITERAL', 'BLOCK_FOLDED'] as const;
+
+  it('reproduces 500 values written in every scalar style and line width', async () => {
+    const { stringify } = await import('yaml');
+    let checked = 0;
+    const types = new Set<string>();
+    for (let i = 0; i < 100; i++) {
+      const value = sample();
+      for (const style of styles) {
+        const src = stringify(
+          { steps: [{ run: value }] },
+          { defaultStringType: style, lineWidth: 20 + rand(40), minContentWidth: 5 },
+        );
+        const lc = new LineCounter();
+        const doc = parseDocument(src, { lineCounter: lc });
+        const node = nodeAt(doc, ['steps', 0, 'run']).node;
+        if (!isScalar(node) || node.value !== value) continue; // the writer chose another representation
+        const offsets = exactScalarOffsets(src, node);
+        expect(offsets, `${style} ${JSON.stringify(src)}`).toBeDefined();
+        // Every `${{` maps onto a `${{` in the source.
+        for (let at = value.indexOf('${{'); at >= 0; at = value.indexOf('${{', at + 1)) {
+          expect(src.slice(offsets![at], offsets![at]! + 3)).toBe('${{');
+        }
+        checked++;
+        types.add(node.type ?? '');
+      }
+    }
+    expect(checked).toBeGreaterThan(300);
+    expect([...types].sort()).toEqual([...styles].sort());
+  });
+});
