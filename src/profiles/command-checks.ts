@@ -58,6 +58,7 @@ function allowOnly(
   }
 }
 
+/** sed: no in-place editing (-i), no script files (-f); the script (from -e or the first operand) must pass `checkSedScript`. */
 export const checkSed: ArgsCheck = (args, name) => {
   const parsed = scanOptions(name, args, {
     shortWithArg: 'efl',
@@ -100,6 +101,7 @@ export const checkSed: ArgsCheck = (args, name) => {
   checkSedScript(scripts.join('\n'));
 };
 
+/** awk (and gawk, mawk, nawk): only -F and -v; no program files; the program must pass `checkAwkProgram`. */
 export const checkAwk: ArgsCheck = (args, name) => {
   // POSIX awk stops at the program text; mawk and gawk too (later words are files or var=value).
   const parsed = scanOptions(name, args, {
@@ -127,6 +129,7 @@ const FIND_DENIED: Readonly<Record<string, string>> = {
   '-fls': 'writes to a file',
 };
 
+/** find: no -exec/-execdir/-ok/-okdir/-delete/-fprint/-fprint0/-fprintf/-fls, and no glob that could expand to a primary. */
 export const checkFind: ArgsCheck = (args, name) => {
   for (const w of args) {
     // Any argument of find can be an expression primary, so every glob that could start with `-` is refused.
@@ -137,6 +140,7 @@ export const checkFind: ArgsCheck = (args, name) => {
   }
 };
 
+/** sort: no -o/--output (writes a file) and no --compress-program (runs a program). */
 export const checkSort: ArgsCheck = (args, name) => {
   const parsed = scanOptions(name, args, {
     shortWithArg: 'kotST',
@@ -162,6 +166,7 @@ export const checkSort: ArgsCheck = (args, name) => {
   );
 };
 
+/** uniq: at most one file operand (`uniq IN OUT` writes OUT). */
 export const checkUniq: ArgsCheck = (args, name) => {
   const parsed = scanOptions(name, args, {
     shortWithArg: 'fsw',
@@ -174,6 +179,7 @@ export const checkUniq: ArgsCheck = (args, name) => {
     refuse(`${name} with two file operands is not allowed: the second one is an output file it writes`);
 };
 
+/** xxd: no -r (reverse: writes binary) and at most one file operand (`xxd IN OUT` writes OUT). */
 export const checkXxd: ArgsCheck = (args, name) => {
   // xxd has its own parser: single-dash words matched by prefix (`-r`, `-revert`), options end at the
   // first operand (no permutation), and `xxd IN OUT` writes OUT. `-c 8` style values are skipped; the
@@ -205,9 +211,10 @@ export const checkXxd: ArgsCheck = (args, name) => {
     refuse(`${name} with two file operands is not allowed: the second one is an output file it writes`);
 };
 
+/** tree: no -o (writes the listing to a file) and no -R (writes HTML files with -H). */
 export const checkTree: ArgsCheck = (args, name) => {
+  // Not every tree version ends options at `--`, so every word is looked at.
   for (const w of args) {
-    if (w.text === '--') break;
     refuseOptionGlob(name, w);
     if (/^-[^-]/.test(w.text) && /[oR]/.test(w.text.slice(1))) {
       refuse(`${name} ${w.text} is not allowed: -o writes the listing to a file and -R writes HTML files`);
@@ -215,6 +222,7 @@ export const checkTree: ArgsCheck = (args, name) => {
   }
 };
 
+/** date: no -s/--set and no operand other than +FORMAT (both set the clock). */
 export const checkDate: ArgsCheck = (args, name) => {
   const parsed = scanOptions(name, args, {
     shortWithArg: 'dfrs',
@@ -228,6 +236,7 @@ export const checkDate: ArgsCheck = (args, name) => {
   }
 };
 
+/** hostname: printing only (no operand, no -F/-b). */
 export const checkHostname: ArgsCheck = (args, name) => {
   const parsed = scanOptions(name, args, { shortWithArg: 'F', longWithArg: ['file'] });
   denyOptions(
@@ -239,6 +248,7 @@ export const checkHostname: ArgsCheck = (args, name) => {
   if (operands(parsed).length > 0) refuse(`${name} with an operand is not allowed: it sets the host name`);
 };
 
+/** file: no -C/--compile (writes a compiled magic file). */
 export const checkFile: ArgsCheck = (args, name) => {
   const parsed = scanOptions(name, args, {
     shortWithArg: 'efFmP',
@@ -252,6 +262,7 @@ export const checkFile: ArgsCheck = (args, name) => {
   );
 };
 
+/** rg: no --pre or --hostname-bin (both run a program). */
 export const checkRg: ArgsCheck = (args, name) => {
   // ripgrep matches long options exactly; every word before `--` is looked at, values included (harmless false refusals).
   for (const w of args) {

@@ -198,6 +198,7 @@ const REFUSED: ReadonlyArray<readonly [string, string]> = [
   ['tree -o f', 'tree -o'],
   ['tree -aoL 2 out', 'tree -aoL'],
   ['tree -R -H x', 'tree -R'],
+  ['tree -- -o f', 'tree -o'],
   ['xxd -r dump bin', 'converts a dump back'],
   ['xxd -revert dump bin', 'converts a dump back'],
   ['xxd a b', 'second one is an output file'],
