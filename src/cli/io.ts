@@ -3,6 +3,7 @@
  * commands run the same in-process (tests) as in a real process: output
  * streams, environment, working directory, cancellation and colour.
  */
+import type { Interrupts } from './signals.js';
 
 /** Anything text can be written to (a `process.stdout`, or a test buffer). */
 export interface TextSink {
@@ -18,6 +19,8 @@ export interface CliIo {
   cwd: string;
   /** Cancels long-running commands (`run`); set by `main.ts`. */
   signal?: AbortSignal;
+  /** SIGINT/SIGTERM/SIGHUP for `run` (two-stage); set by `main.ts`, faked in tests. */
+  interrupts?: Interrupts;
   /**
    * Whether each stream gets ANSI colour. Filled in by `runCli` from
    * `--color`/`--no-color`, `FORCE_COLOR`, `NO_COLOR`, `TERM` and the stream

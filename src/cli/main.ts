@@ -5,6 +5,7 @@
  * belongs here too (the abort signal is threaded through `io.signal`).
  */
 import { runCli } from './program.js';
+import { processInterrupts } from './signals.js';
 
 const controller = new AbortController();
 
@@ -14,4 +15,5 @@ process.exitCode = await runCli(process.argv.slice(2), {
   env: process.env,
   cwd: process.cwd(),
   signal: controller.signal,
+  interrupts: processInterrupts(),
 });

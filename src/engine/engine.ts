@@ -128,7 +128,19 @@ export class Engine {
     const retry = job.workflow.retry;
     for (let attempt = 1; ; attempt++) {
       o.onEvent({ type: 'job', reason: 'started', jobId: job.id, attempt });
-      const result = await runJobAttempt(job, attempt, o, this.#tracker, this.#force.signal);
+      let result: JobResult;
+      try {
+        result = await runJobAttempt(job, attempt, o, this.#tracker, this.#force.signal);
+      } catch (e) {
+        // runJobAttempt never throws for job problems; this is a bug or a broken disk.
+        result = this.#notStarted(job, `internal error: ${errorMessage(e)}`);
+        result = {
+          ...result,
+          status: 'error',
+          attempts: attempt,
+          error: { kind: 'internal', message: `internal error: ${errorMessage(e)}`, retryable: false },
+        };
+      }
       const limit =
         result.status === 'error'
           ? result.error?.retryable === false

@@ -16,7 +16,7 @@ import { classifyError } from './classify.js';
 import { anySignal, timeoutSignal } from '../util/abort.js';
 import { runPromptStep } from '../agent/prompt-step.js';
 import { resolveModelName } from '../workflow/job-context.js';
-import { addUsage, type Usage } from '../agent/model.js';
+import { ZERO_USAGE, addUsage, type Usage } from '../agent/model.js';
 import path from 'node:path';
 
 /** Output kept in memory / results per step. */
@@ -140,13 +140,16 @@ export async function runStep(
   state.sinks.log(
     `\n── ${isFinally ? 'finally' : 'step'} ${step.id}${step.name !== step.id ? ` (${step.name})` : ''} ──\n`,
   );
-  state.sinks.transcript({
-    type: 'step-start',
-    step: step.id,
-    kind: step.kind,
-    finally: isFinally,
-    time: new Date().toISOString(),
-  });
+  // Prompt steps write their own, richer step-start/step-end transcript events.
+  if (step.kind === 'run') {
+    state.sinks.transcript({
+      type: 'step-start',
+      step: step.id,
+      kind: step.kind,
+      finally: isFinally,
+      time: new Date().toISOString(),
+    });
+  }
 
   let result: StepResult;
   try {
@@ -162,12 +165,20 @@ export async function runStep(
   state.sinks.log(
     `── ${step.id}: ${result.status}${result.exitCode !== undefined ? ` (exit ${result.exitCode})` : ''} in ${result.durationMs} ms ──\n`,
   );
-  state.sinks.transcript({
-    type: 'step-end',
-    step: step.id,
-    status: result.status,
-    time: new Date().toISOString(),
-  });
+  if (step.kind === 'run') {
+    state.sinks.transcript({
+      type: 'step-end',
+      step: step.id,
+      status: result.status,
+      exitCode: result.exitCode,
+      time: new Date().toISOString(),
+    });
+  } else {
+    const answer = result.output ?? result.error?.message ?? '';
+    state.sinks.log(
+      `agent: ${result.turns ?? 0} turn(s); ${result.output !== undefined ? 'answer' : 'error'}: ${answer}\n`,
+    );
+  }
   return finish(state, step, result);
 }
 
@@ -272,11 +283,15 @@ async function executePrompt(
       error: { kind: 'user', message: `prompt step '${step.id}' has an empty prompt` },
     };
   }
-  const settings = step.model ?? wf.model;
   const modelName =
-    engine.modelOverride ?? settings.name?.evaluate(ctx) ?? wf.model.name?.evaluate(ctx) ?? '';
+    engine.modelOverride ??
+    resolveModelName(step.model, state.baseContexts) ??
+    resolveModelName(wf.model, state.baseContexts) ??
+    '';
   const resolved = engine.models.forStep(state.job, step, modelName);
   const stepTimer = step.timeoutMs === undefined ? undefined : timeoutSignal(step.timeoutMs, 'step-timeout');
+  // Usage so far, so that a step that fails mid-way still counts its tokens.
+  let progress: { turns: number; usage: Usage; costUsd?: number } = { turns: 0, usage: ZERO_USAGE };
   try {
     const out = await runPromptStep({
       jobId: state.job.id,
@@ -297,10 +312,11 @@ async function executePrompt(
       transcript: { write: (event: Record<string, unknown>) => state.sinks.transcript(event) },
       redact: (text: string) => engine.redactor.redact(text),
       onEvent: engine.onEvent,
+      onProgress: (p) => {
+        progress = p;
+      },
     });
-    state.usage = addUsage(state.usage, out.usage);
-    state.costUsd += out.costUsd ?? 0;
-    if (state.tokensLeft !== undefined) state.tokensLeft -= out.usage.inputTokens + out.usage.outputTokens;
+    progress = out;
     return {
       ...base,
       status: 'passed',
@@ -310,7 +326,23 @@ async function executePrompt(
       usage: out.usage,
       ...(out.costUsd !== undefined ? { costUsd: out.costUsd } : {}),
     };
+  } catch (e) {
+    const { status, error } = classifyError(e);
+    return {
+      ...base,
+      status,
+      durationMs: 0,
+      error,
+      turns: progress.turns,
+      usage: progress.usage,
+      ...(progress.costUsd !== undefined ? { costUsd: progress.costUsd } : {}),
+    };
   } finally {
+    state.usage = addUsage(state.usage, progress.usage);
+    state.costUsd += progress.costUsd ?? 0;
+    if (state.tokensLeft !== undefined) {
+      state.tokensLeft -= progress.usage.inputTokens + progress.usage.outputTokens;
+    }
     stepTimer?.clear();
   }
 }

@@ -5,17 +5,8 @@ import { ExitCode, UsageError } from '../exit-code.js';
 import { println, styles, type CliIo } from '../io.js';
 import { describePlan, jobToJson, printPlanTable } from '../plan-output.js';
 import { parseRunOptions, RUN_OPTIONS, type RunCliOptions } from '../run-options.js';
-import { loadInput, type LoadedInput } from '../workflow-input.js';
+import { loadInput } from '../workflow-input.js';
 import { selectShard, type Plan } from '../../workflow/plan.js';
-
-/**
- * Runs a checked plan. Not available in this build yet: says so plainly and
- * exits 2 (nothing is started). The engine is wired in here.
- */
-function executePlan(_options: RunCliOptions, _plan: Plan, _input: LoadedInput, io: CliIo): Promise<number> {
-  println(io.stderr, 'rho-flow run: running workflows is not available yet in this build');
-  return Promise.resolve(ExitCode.INVALID);
-}
 
 /** `--dry-run`: the plan (this shard's part of it), then nothing. */
 function printDryRun(options: RunCliOptions, plan: Plan, io: CliIo): number {
@@ -69,6 +60,7 @@ export const runCommand: Command = {
     }
     printDiagnosticsText(input.diagnostics, io, 'stderr');
     if (options.dryRun) return printDryRun(options, input.plan, io);
-    return executePlan(options, input.plan, input, io);
+    const { executePlan } = await import('../run-exec.js');
+    return executePlan({ options, plan: input.plan, io, argv: ['run', ...argv] });
   },
 };

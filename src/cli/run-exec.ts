@@ -1,0 +1,156 @@
+/**
+ * `rho-flow run` after validation: start the run, render it, handle
+ * interrupts in two stages, publish CI output, return the exit code.
+ */
+import type { Plan } from '../workflow/plan.js';
+import { selectShard } from '../workflow/plan.js';
+import type { RunEvent } from '../events.js';
+import type { RunCliOptions } from './run-options.js';
+import type { CliIo } from './io.js';
+import { println } from './io.js';
+import type { Reporter } from '../reporters/reporter.js';
+import { chooseReporter } from '../reporters/reporter.js';
+import { startRun, type RunHandle } from '../engine/run-workflows.js';
+import { signalExitCode, type InterruptSignal } from '../engine/run-exit-code.js';
+import { publishGitHub } from '../results/github.js';
+import { AbortReason } from '../util/abort.js';
+import { version } from './version.js';
+import { reportError } from './exit-code.js';
+
+/** After a forced teardown, how long the results may still take to be written. */
+const FORCED_FINISH_MS = 3000;
+/** How long a forced teardown may take before we exit anyway. */
+const FORCE_TEARDOWN_MS = 5000;
+
+export interface ExecuteOptions {
+  options: RunCliOptions;
+  plan: Plan;
+  io: CliIo;
+  /** The command line, for run.json. */
+  argv: readonly string[];
+}
+
+/** Runs the plan (or this shard of it). Resolves to the exit code. */
+export async function executePlan({ options, plan, io, argv }: ExecuteOptions): Promise<number> {
+  const jobs = options.shard ? selectShard(plan.jobs, options.shard) : plan.jobs;
+  const controller = new AbortController();
+  let interrupted: InterruptSignal | undefined;
+  let reporter: Reporter | undefined;
+  const buffered: RunEvent[] = [];
+  const emit = (event: RunEvent): void => {
+    if (reporter) reporter.onEvent(event);
+    else buffered.push(event);
+  };
+  // A signal during preflight cancels before anything is created.
+  if (io.signal?.aborted) return signalExitCode('SIGINT');
+  io.signal?.addEventListener('abort', () => controller.abort(io.signal?.reason), { once: true });
+
+  let handle: RunHandle | undefined;
+  let uninstall: (() => void) | undefined;
+  let graceTimer: NodeJS.Timeout | undefined;
+  let forcing: Promise<void> | undefined;
+
+  const force = (why: string): Promise<void> => {
+    forcing ??= (async () => {
+      if (!handle) return;
+      emit({ type: 'warning', message: `${why}: deleting every remaining sandbox now` });
+      const left = await handle.forceTeardown(FORCE_TEARDOWN_MS);
+      if (left.length > 0) {
+        emit({
+          type: 'warning',
+          message: `could not delete ${left.length} sandbox(es): ${left.join(', ')} — run 'rho-flow cleanup --run-id ${handle.runId}'`,
+        });
+      }
+    })();
+    return forcing;
+  };
+
+  if (io.interrupts) {
+    const interrupts = io.interrupts;
+    uninstall = interrupts.install({
+      onFirst(signal) {
+        interrupted = signal;
+        emit({ type: 'run', reason: 'interrupted', signal, forced: false });
+        controller.abort(new AbortReason('cancelled', `${signal} received`));
+        // No job may outlive the grace period: after it, force.
+        graceTimer = setTimeout(() => void force('grace period over'), options.gracePeriodMs + 1000);
+        graceTimer.unref();
+      },
+      onSecond(signal) {
+        emit({ type: 'run', reason: 'interrupted', signal, forced: true });
+        const code = signalExitCode(interrupted ?? signal);
+        void (async () => {
+          await force(`second ${signal}`);
+          // Give the engine a moment to write the results of what just ended.
+          const finished = handle?.done.then(
+            () => undefined,
+            () => undefined,
+          );
+          await Promise.race([finished, new Promise((r) => setTimeout(r, FORCED_FINISH_MS).unref())]);
+          await reporter?.close().catch(() => undefined);
+          interrupts.exit(code);
+        })();
+      },
+    });
+  }
+
+  try {
+    try {
+      handle = await startRun({
+        jobs,
+        outputDir: options.outputDir,
+        ...(options.runId !== undefined ? { runId: options.runId } : {}),
+        skipped: plan.jobs.length - jobs.length,
+        concurrency: options.concurrency,
+        ...(options.backend ? { backendOverride: options.backend } : {}),
+        isolation: options.isolation,
+        retries: options.retries,
+        ...(options.maxFailures !== undefined ? { maxFailures: options.maxFailures } : {}),
+        ...(options.minPassRate !== undefined ? { minPassRate: options.minPassRate } : {}),
+        gracePeriodMs: options.gracePeriodMs,
+        keepSandboxes: options.keepSandboxes,
+        ...(options.model !== undefined ? { modelOverride: options.model } : {}),
+        ...(options.record !== undefined ? { recordDir: options.record } : {}),
+        ...(options.replay !== undefined ? { replayDir: options.replay } : {}),
+        ...(options.shard ? { junitFile: `junit-${options.shard.index}-of-${options.shard.total}.xml` } : {}),
+        env: io.env,
+        argv,
+        version: version(),
+        signal: controller.signal,
+        interruptedBy: () => interrupted,
+        onEvent: emit,
+      });
+    } catch (e) {
+      for (const event of buffered)
+        if (event.type === 'warning') println(io.stderr, `warning: ${event.message}`);
+      return reportError(e, io);
+    }
+
+    reporter = await chooseReporter({
+      mode: options.reporter,
+      stdout: io.stdout,
+      stderr: io.stderr,
+      env: io.env,
+      ...(io.color ? { color: io.color.stdout } : {}),
+      redactor: handle.redactor,
+    });
+    for (const event of buffered.splice(0)) reporter.onEvent(event);
+
+    const { summary, exitCode } = await handle.done;
+    await forcing;
+    await publishGitHub({
+      summary,
+      env: io.env,
+      runDir: handle.runDir,
+      junitPath: handle.writer.junitPath,
+      locate: (workflow, stepId) => handle?.writer.locate(workflow, stepId),
+      write: (line) => (options.reporter === 'json' ? io.stderr : io.stdout).write(line),
+      redactor: handle.redactor,
+    });
+    return exitCode;
+  } finally {
+    if (graceTimer) clearTimeout(graceTimer);
+    uninstall?.();
+    await reporter?.close();
+  }
+}
