@@ -179,15 +179,6 @@ describe('run', () => {
     expect(r.stderr).toBe('dry run: 4 jobs from 1 workflow; nothing was created\n');
   });
 
-  test('the stub says plainly that running is not available, exit 2', async () => {
-    const r = await runBin(['run', 'good.yaml'], { cwd: dir });
-    expect(r).toMatchObject({
-      code: 2,
-      stdout: '',
-      stderr: 'rho-flow run: running workflows is not available yet in this build\n',
-    });
-  });
-
   test('invalid files: diagnostics on stderr, nothing started, exit 2', async () => {
     const r = await runBin(['run', 'bad.yaml', '--dry-run'], { cwd: dir });
     expect(r.code).toBe(2);

@@ -124,12 +124,6 @@ describe('run', () => {
     expect(r.stderr).toBe('dry run: 3 jobs from 2 workflows (shard 2/3: 3 of 8 jobs); nothing was created\n');
   });
 
-  test('without --dry-run: says plainly that running is not available, exit 2', async () => {
-    const r = await cli('run', 'mx.yaml');
-    expect(r).toMatchObject({ code: 2, stdout: '' });
-    expect(r.stderr).toBe('rho-flow run: running workflows is not available yet in this build\n');
-  });
-
   test('invalid files: diagnostics, nothing started, exit 2', async () => {
     const r = await cli('run', 'bad.yaml', '--dry-run');
     expect(r.code).toBe(2);
