@@ -72,11 +72,12 @@ function leafMatch(filter: ExprValue, value: ExprValue | undefined): boolean {
   return looseEquals(value ?? null, filter);
 }
 
-function entryMatches(
-  filter: Readonly<Record<string, ExprValue>>,
-  combo: ReadonlyMap<string, ExprValue>,
-): boolean {
-  return Object.entries(filter).every(([k, f]) => leafMatch(f, combo.get(k)));
+/** A filter (`exclude` entry, or an `include` entry's axis keys) as entries, computed once. */
+type Filter = ReadonlyArray<readonly [string, ExprValue]>;
+
+function entryMatches(filter: Filter, combo: ReadonlyMap<string, ExprValue>): boolean {
+  for (const [k, f] of filter) if (!leafMatch(f, combo.get(k))) return false;
+  return true;
 }
 
 /**
@@ -128,12 +129,13 @@ export function expandMatrix(spec: MatrixSpec, limit = MAX_JOBS_PER_WORKFLOW): M
   if (problems.length > 0) return { combinations: [], problems };
 
   // 1 + 2: product in axis order (odometer, last axis fastest), minus excludes.
+  const excludes: Filter[] = spec.exclude.map((entry) => Object.entries(entry));
   const originals: Array<Map<string, ExprValue>> = [];
   const counters = spec.axes.map(() => 0);
   for (let n = 0; n < size; n++) {
     const combo = new Map<string, ExprValue>();
     spec.axes.forEach(([name, values], a) => combo.set(name, values[counters[a] ?? 0] ?? null));
-    if (!spec.exclude.some((entry) => entryMatches(entry, combo))) originals.push(combo);
+    if (!excludes.some((filter) => entryMatches(filter, combo))) originals.push(combo);
     for (let a = counters.length - 1; a >= 0; a--) {
       const len = spec.axes[a]?.[1].length ?? 1;
       counters[a] = ((counters[a] ?? 0) + 1) % len;
@@ -151,9 +153,10 @@ export function expandMatrix(spec: MatrixSpec, limit = MAX_JOBS_PER_WORKFLOW): M
       if (axes.has(k)) filter[k] = v;
       else extra.push([k, v]);
     }
+    const filterEntries: Filter = Object.entries(filter);
     let matched = false;
     for (const combo of originals) {
-      if (!entryMatches(filter, combo)) continue;
+      if (!entryMatches(filterEntries, combo)) continue;
       matched = true;
       for (const [k, v] of extra) combo.set(k, v);
     }
@@ -263,18 +266,22 @@ export function expandWorkflow(workflow: Workflow, limit = MAX_JOBS_PER_WORKFLOW
 
   const jobs: ExpandedJob[] = [];
   for (const combo of combos) {
+    // One matrix object per combination, shared (read-only) by its jobs.
+    const matrix = combo ? Object.fromEntries(combo) : undefined;
     for (const item of items) {
-      const values: Array<readonly [string, ExprValue]> = [...(combo ?? [])];
+      const values: Array<readonly [string, ExprValue]> = combo ? [...combo] : [];
       if (item) values.push(itemLabel(item.value, item.line));
+      // The id without the repeat suffix is the same for every repeat.
+      const base = formatJobId(workflow.name, values);
       for (let r = 1; r <= repeat; r++) {
-        const rep = { index: r, total: repeat };
-        jobs.push({
-          id: formatJobId(workflow.name, values, rep),
-          workflow,
-          ...(combo ? { matrix: Object.fromEntries(combo) } : {}),
-          ...(item ? { item: item.value, itemLine: item.line } : {}),
-          ...(repeat > 1 ? { repeat: rep } : {}),
-        });
+        const job: ExpandedJob = { id: repeat > 1 ? `${base}#${r}` : base, workflow };
+        if (matrix) job.matrix = matrix;
+        if (item) {
+          job.item = item.value;
+          job.itemLine = item.line;
+        }
+        if (repeat > 1) job.repeat = { index: r, total: repeat };
+        jobs.push(job);
       }
     }
   }

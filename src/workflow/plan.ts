@@ -12,7 +12,7 @@ import { TemplateError, type Template } from '../expr/template.js';
 import type { ExprValue } from '../expr/evaluate.js';
 import type { Diagnostic, Location } from './diagnostic.js';
 import { expandWorkflow, itemLabel, MAX_JOBS_PER_WORKFLOW, type ExpandedJob } from './expand.js';
-import { baseContexts, resolveUpload, type RunInfo } from './job-context.js';
+import { baseContexts, type RunInfo } from './job-context.js';
 import { assignSlugs } from './slug.js';
 import type { Job, SourceRef, Workflow } from './types.js';
 
@@ -66,19 +66,22 @@ class JobDiagnostics {
     this.#cap = cap;
   }
 
-  /** With `jobId`, `flush` appends "(in job '…' and N other jobs)" to the message. */
-  add(d: Diagnostic, jobId?: string): void {
+  /**
+   * With `jobId`, `flush` appends "(in job '…' and N other jobs)" to the
+   * message; `others` counts jobs known to share the problem without being checked.
+   */
+  add(d: Diagnostic, jobId?: string, others = 0): void {
     const key = `${d.location.file}:${d.location.start.line}:${d.location.start.col}:${d.path}:${d.message}`;
     const entry = this.#entries.get(key);
     if (entry) {
-      if (entry.jobId !== jobId) entry.others++;
+      if (entry.jobId !== jobId) entry.others += 1 + others;
       return;
     }
     if (this.#entries.size >= this.#cap) {
       this.#dropped++;
       return;
     }
-    this.#entries.set(key, { d, jobId, others: 0 });
+    this.#entries.set(key, { d, jobId, others });
   }
 
   /** Appends the collected diagnostics (and a "… more" summary) to `out`. */
@@ -101,30 +104,6 @@ class JobDiagnostics {
   }
 }
 
-/**
- * Evaluates `template` and reports an evaluation error as a diagnostic at
- * the template's own position (or `fallback`). Returns the text, or
- * `undefined` after an error.
- */
-function tryEvaluate(
-  template: Template,
-  contexts: Record<string, ExprValue>,
-  jsonPath: string,
-  fallback: SourceRef,
-  job: ExpandedJob,
-  sink: JobDiagnostics,
-): string | undefined {
-  try {
-    return template.evaluate({ contexts });
-  } catch (e) {
-    if (!(e instanceof TemplateError)) throw e;
-    const file = e.file ?? fallback.file;
-    const start = e.position ?? { line: fallback.line, col: fallback.col };
-    sink.add({ severity: 'error', path: jsonPath, message: e.reason, location: { file, start } }, job.id);
-    return undefined;
-  }
-}
-
 /** Where a template starts in its file, else `fallback`. */
 function templateRef(template: Template, fallback: SourceRef): SourceRef {
   const origin = template.origin;
@@ -133,93 +112,120 @@ function templateRef(template: Template, fallback: SourceRef): SourceRef {
   return { file: origin.file, line: pos.line, col: pos.col };
 }
 
-/** Per-job checks of everything that can be evaluated before the run. */
-function checkJob(job: Job, run: RunInfo, sink: JobDiagnostics, exists: (p: string) => boolean): void {
-  const wf = job.workflow;
-  const contexts = baseContexts(job, run);
-  const env: Record<string, string> = {};
-  let envOk = true;
-  for (const [name, template] of Object.entries(wf.sandbox.env)) {
-    if (template.isLiteral) {
-      env[name] = template.source;
-      continue;
-    }
-    const v = tryEvaluate(template, contexts, `sandbox.env.${name}`, wf.loc, job, sink);
-    if (v === undefined) envOk = false;
-    else env[name] = v;
-  }
-  // Later templates may read `env`; with a broken env they would only repeat its error.
-  if (!envOk) return;
-  const full = { ...contexts, env };
+/** One template `buildPlan` evaluates for every job, and what its value must satisfy. */
+interface StaticCheck {
+  path: string;
+  template: Template;
+  /** Where to point when the template has no origin. */
+  fallback: SourceRef;
+  /** A problem with the evaluated text, or `undefined`. */
+  check?: (value: string) => string | undefined;
+  /** References nothing but `vars`: the same value for every job, so it is evaluated once. */
+  jobIndependent: boolean;
+}
 
-  for (const key of ['image', 'snapshot'] as const) {
-    const t = wf.sandbox[key];
-    if (t && !t.isLiteral) tryEvaluate(t, full, `sandbox.${key}`, wf.loc, job, sink);
-  }
-
-  const modelTemplates: Array<[string, Template | undefined]> = [['model.name', wf.model.name]];
+/**
+ * The templates of a workflow whose contexts are all known before the run
+ * (literal ones need no per-job evaluation; literal upload sources were
+ * checked when the file was loaded).
+ */
+function staticChecks(wf: Workflow, exists: (p: string) => boolean): StaticCheck[] {
+  const checks: StaticCheck[] = [];
+  const add = (
+    path: string,
+    template: Template | undefined,
+    fallback: SourceRef,
+    check?: StaticCheck['check'],
+  ): void => {
+    if (!template || template.isLiteral) return;
+    const jobIndependent = template.references().every((r) => r.path[0] === 'vars');
+    checks.push({ path, template, fallback, jobIndependent, ...(check ? { check } : {}) });
+  };
+  for (const [name, t] of Object.entries(wf.sandbox.env)) add(`sandbox.env.${name}`, t, wf.loc);
+  add('sandbox.image', wf.sandbox.image, wf.loc);
+  add('sandbox.snapshot', wf.sandbox.snapshot, wf.loc);
+  const modelName = (t: Template) => (v: string) =>
+    v.trim() === '' ? `'${t.source}' evaluates to an empty model name` : undefined;
+  if (wf.model.name) add('model.name', wf.model.name, wf.loc, modelName(wf.model.name));
   wf.steps.forEach((s, i) => {
-    if (s.kind === 'prompt') modelTemplates.push([`steps[${i}].model.name`, s.model?.name]);
+    const t = s.kind === 'prompt' ? s.model?.name : undefined;
+    if (t) add(`steps[${i}].model.name`, t, s.loc, modelName(t));
   });
-  for (const [jsonPath, t] of modelTemplates) {
-    if (!t || t.isLiteral) continue;
-    const name = tryEvaluate(t, full, jsonPath, wf.loc, job, sink);
-    if (name !== undefined && name.trim() === '') {
-      sink.add(
-        {
-          severity: 'error',
-          path: jsonPath,
-          message: `'${t.source}' evaluates to an empty model name`,
-          location: locationOf(templateRef(t, wf.loc)),
-        },
-        job.id,
-      );
-    }
-  }
-
+  const dir = path.dirname(wf.absPath);
   wf.uploads.forEach((up, i) => {
-    if (up.from.isLiteral && up.to.isLiteral) return;
-    const from = tryEvaluate(up.from, full, `uploads[${i}].from`, up.loc, job, sink);
-    const to = tryEvaluate(up.to, full, `uploads[${i}].to`, up.loc, job, sink);
-    if (from === undefined || to === undefined) return;
-    if (to.trim() === '') {
-      sink.add(
-        {
-          severity: 'error',
-          path: `uploads[${i}].to`,
-          message: `'${up.to.source}' evaluates to an empty sandbox path`,
-          location: locationOf(templateRef(up.to, up.loc)),
-        },
-        job.id,
-      );
-      return;
-    }
-    if (up.from.isLiteral) return; // literal sources were checked when the file was loaded
-    if (from.trim() === '') {
-      sink.add(
-        {
-          severity: 'error',
-          path: `uploads[${i}].from`,
-          message: `'${up.from.source}' evaluates to an empty path`,
-          location: locationOf(templateRef(up.from, up.loc)),
-        },
-        job.id,
-      );
-      return;
-    }
-    const resolved = resolveUpload(job, up, full);
-    if (!exists(resolved.from)) {
-      sink.add(
-        {
-          severity: 'error',
-          path: `uploads[${i}].from`,
-          message: `upload source '${from}' does not exist (${resolved.from})`,
-          location: locationOf(templateRef(up.from, up.loc)),
-        },
-        job.id,
-      );
-    }
+    add(`uploads[${i}].from`, up.from, up.loc, (v) => {
+      if (v.trim() === '') return `'${up.from.source}' evaluates to an empty path`;
+      const abs = path.resolve(dir, v);
+      return exists(abs) ? undefined : `upload source '${v}' does not exist (${abs})`;
+    });
+    add(`uploads[${i}].to`, up.to, up.loc, (v) =>
+      v.trim() === '' ? `'${up.to.source}' evaluates to an empty sandbox path` : undefined,
+    );
   });
+  return checks;
+}
+
+/** Evaluates one check for one job; reports a problem for `job` (and `others` more jobs). */
+function runCheck(
+  c: StaticCheck,
+  contexts: Record<string, ExprValue>,
+  job: Job,
+  others: number,
+  sink: JobDiagnostics,
+): void {
+  let value: string;
+  try {
+    value = c.template.evaluate({ contexts });
+  } catch (e) {
+    if (!(e instanceof TemplateError)) throw e;
+    const file = e.file ?? c.fallback.file;
+    const start = e.position ?? { line: c.fallback.line, col: c.fallback.col };
+    sink.add(
+      { severity: 'error', path: c.path, message: e.reason, location: { file, start } },
+      job.id,
+      others,
+    );
+    return;
+  }
+  const problem = c.check?.(value);
+  if (problem !== undefined) {
+    const at = locationOf(templateRef(c.template, c.fallback));
+    sink.add({ severity: 'error', path: c.path, message: problem, location: at }, job.id, others);
+  }
+}
+
+/** Checks the jobs of one workflow (contiguous in the plan). */
+function checkJobs(
+  jobs: readonly Job[],
+  run: RunInfo,
+  sink: JobDiagnostics,
+  exists: (p: string) => boolean,
+): void {
+  const first = jobs[0];
+  if (!first) return;
+  const checks = staticChecks(first.workflow, exists);
+  if (checks.length === 0) return;
+  const once = checks.filter((c) => c.jobIndependent);
+  const perJob = checks.filter((c) => !c.jobIndependent);
+  if (once.length > 0) {
+    const contexts = baseContexts(first, run);
+    for (const c of once) runCheck(c, contexts, first, jobs.length - 1, sink);
+  }
+  if (perJob.length === 0) return;
+  for (const job of jobs) {
+    const contexts = baseContexts(job, run);
+    for (const c of perJob) runCheck(c, contexts, job, 0, sink);
+  }
+}
+
+/** A planned job: the expanded one plus its place in the run and its slug (no spreads: plans can be large). */
+function toJob(j: ExpandedJob, index: number, slug: string): Job {
+  const job: Job = { id: j.id, slug, workflow: j.workflow, index };
+  if (j.matrix) job.matrix = j.matrix;
+  if (j.item) job.item = j.item;
+  if (j.itemLine !== undefined) job.itemLine = j.itemLine;
+  if (j.repeat) job.repeat = j.repeat;
+  return job;
 }
 
 /** Where an expansion problem at `jsonPath` should point. */
@@ -308,7 +314,7 @@ export function buildPlan(workflows: readonly Workflow[], options: PlanOptions =
   }
 
   const slugs = assignSlugs(expanded.map((j) => j.id));
-  const jobs: Job[] = expanded.map((j, index) => ({ ...j, index, slug: slugs[index] ?? String(index) }));
+  const jobs: Job[] = expanded.map((j, index) => toJob(j, index, slugs[index] ?? String(index)));
 
   const existsCache = new Map<string, boolean>();
   const exists = (p: string): boolean => {
@@ -316,7 +322,15 @@ export function buildPlan(workflows: readonly Workflow[], options: PlanOptions =
     if (v === undefined) existsCache.set(p, (v = fs.existsSync(p)));
     return v;
   };
-  for (const job of jobs) checkJob(job, { runId, attempt: 1 }, sinkFor(job.workflow), exists);
+  const run: RunInfo = { runId, attempt: 1 };
+  // Jobs of one workflow are contiguous.
+  for (let start = 0; start < jobs.length;) {
+    const wf = jobs[start]?.workflow;
+    let end = start;
+    while (end < jobs.length && jobs[end]?.workflow === wf) end++;
+    if (wf) checkJobs(jobs.slice(start, end), run, sinkFor(wf), exists);
+    start = end;
+  }
   for (const [wf, sink] of sinks) sink.flush(wf, diagnostics);
 
   const failed = diagnostics.some((d) => d.severity === 'error');

@@ -20,9 +20,11 @@ import { createHash } from 'node:crypto';
 export const MAX_SLUG_LENGTH = 100;
 
 const HASH_LENGTH = 8;
-const SAFE = /[A-Za-z0-9._-]/;
-/** Characters that job ids use for structure (`name[k=v,k2=v2]#3`). */
-const STRUCTURAL = new Set(['[', ']', '=', ',', '#']);
+/** Runs of characters outside the slug alphabet. */
+const UNSAFE_RUN = /[^A-Za-z0-9._-]+/g;
+/** A character that is neither safe nor one of the structural id characters (`[ ] = , #`). */
+const LOSSY_CHAR = /[^A-Za-z0-9._\-[\]=,#]/;
+const SAFE_LAST = /[A-Za-z0-9._-]$/;
 
 /** First 8 hex digits of the sha256 of `text`. */
 export function shortHash(text: string): string {
@@ -42,20 +44,10 @@ function shorten(slug: string): string {
  * `a[b]` and `a#b`); {@link assignSlugs} resolves those within a run.
  */
 export function slugify(id: string): string {
-  let out = '';
-  let lossy = false;
-  let pendingGap = false;
-  for (const ch of id) {
-    if (SAFE.test(ch)) {
-      if (pendingGap) out += '_';
-      pendingGap = false;
-      out += ch;
-      continue;
-    }
-    // A run of replaced characters becomes one `_` (and none at the end).
-    pendingGap = true;
-    if (!STRUCTURAL.has(ch)) lossy = true;
-  }
+  // A run of replaced characters becomes one `_` (and none at the end).
+  let out = id.replace(UNSAFE_RUN, '_');
+  if (id !== '' && !SAFE_LAST.test(id)) out = out.slice(0, -1);
+  let lossy = LOSSY_CHAR.test(id);
   // No leading `.` or `-` (hidden files, options); this also rules out `.` and `..`.
   const lead = /^[.-]+/.exec(out);
   if (lead) {
@@ -82,20 +74,23 @@ export function slugify(id: string): string {
 export function assignSlugs(ids: readonly string[]): string[] {
   const slugs = ids.map(slugify);
   const byKey = new Map<string, number[]>();
-  slugs.forEach((slug, i) => {
-    const key = slug.toLowerCase();
+  let clashes = false;
+  for (let i = 0; i < slugs.length; i++) {
+    const key = (slugs[i] ?? '').toLowerCase();
     const list = byKey.get(key);
-    if (list) list.push(i);
-    else byKey.set(key, [i]);
-  });
+    if (list) {
+      list.push(i);
+      clashes = true;
+    } else byKey.set(key, [i]);
+  }
+  // The common case: every slug is already unique.
+  if (!clashes) return slugs;
   for (const indexes of byKey.values()) {
     if (indexes.length < 2) continue;
     for (const i of indexes) {
       const slug = slugs[i] ?? '';
-      const id = ids[i] ?? '';
-      const hash = shortHash(id);
-      if (slug.endsWith(`-${hash}`)) continue;
-      slugs[i] = `${shorten(slug)}-${hash}`;
+      const hash = shortHash(ids[i] ?? '');
+      if (!slug.endsWith(`-${hash}`)) slugs[i] = `${shorten(slug)}-${hash}`;
     }
   }
   // Last resort: identical ids (or a hash collision) get a counter.

@@ -177,15 +177,15 @@ describe('buildPlan: per-job template checks', () => {
     ]);
   });
 
-  test('image templates may use the evaluated env', () => {
-    const wf = makeWorkflow('i', {
-      sandbox: {
-        env: { PY: tpl('3.${{ vars.minor }}') },
-        image: tpl("${{ format('python:{0}', env.PY) }}"),
-      },
-      vars: { minor: 13 },
+  test('a template that uses only vars is evaluated once and reported for every job', () => {
+    const wf = makeWorkflow('once', {
+      strategy: { repeat: 4 },
+      vars: { j: '{' },
+      sandbox: { image: tpl('${{ fromJSON(vars.j).x }}', 'once.yaml', 2, 10) },
     });
-    expect(buildPlan([wf]).diagnostics).toEqual([]);
+    expect(lines(buildPlan([wf]).diagnostics)).toEqual([
+      "once.yaml:2:14: error: sandbox.image: fromJSON(): not valid JSON: { (in job 'once#1' and 3 other jobs)",
+    ]);
   });
 
   test('model names: errors and empty names, workflow and step level', () => {

@@ -1,0 +1,173 @@
+#!/usr/bin/env node
+/**
+ * Startup and validation speed of the real CLI (needs `npm run build`):
+ *
+ *   node bench/validate-many.js [--runs 5] [--json]
+ *
+ * Generates 200 and 1,000 workflow files (matrix, vars, templates, several
+ * steps) in a temp dir and times `node bin/rho-flow.js validate <dir>/*.yaml`,
+ * plus `--version` and the validation of one file. Prints the median and the
+ * best of `--runs` runs of each, against the targets:
+ *   --version < 150 ms, validate 1 file < 300 ms, 200 files < 2 s, 1,000 files < 3 s.
+ * Wall-clock times include node's own startup. The CPU time of each child
+ * (user + system) is printed too, with the load average: on a busy machine
+ * wall times inflate, CPU times much less.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, URL } from 'node:url';
+import process from 'node:process';
+import console from 'node:console';
+import { performance } from 'node:perf_hooks';
+
+const BIN = fileURLToPath(new URL('../bin/rho-flow.js', import.meta.url));
+
+const argv = process.argv.slice(2);
+const runsFlag = argv.indexOf('--runs');
+const RUNS = runsFlag >= 0 ? Math.max(1, Number(argv[runsFlag + 1]) || 5) : 5;
+const JSON_OUT = argv.includes('--json');
+
+/** A realistic workflow: sandbox, vars, a matrix with include/exclude, run and prompt steps, artifacts. */
+function workflow(i) {
+  return `# yaml-language-server: $schema=../schemas/workflow.schema.json
+name: bench-${i}
+description: Generated workflow ${i} for the validation benchmark.
+sandbox:
+  backend: local
+  working-dir: /work
+  network: off
+  env:
+    PYTHONUNBUFFERED: "1"
+    SUITE: \${{ vars.suite }}
+timeout: 30m
+profile: developer
+model: gpt-5-mini
+vars:
+  suite: unit
+  retries: 2
+strategy:
+  matrix:
+    task: [flaky-test, type-error, perf-${i}]
+    python: ["3.12", "3.13"]
+    exclude:
+      - { task: perf-${i}, python: "3.12" }
+    include:
+      - { task: docs, python: "3.13", extra: yes }
+  repeat: 2
+steps:
+  - id: baseline
+    run: |
+      echo "task=\${{ matrix.task }} python=\${{ matrix.python }}"
+      echo "result=ok" >> "$RHO_FLOW_OUTPUT"
+    timeout: 5m
+    continue-on-error: true
+  - id: fix
+    prompt: |
+      Fix \${{ matrix.task }} (suite \${{ vars.suite }}, attempt \${{ repeat.index }}).
+      The baseline said: \${{ steps.baseline.outputs.result }}
+    max-turns: 20
+    timeout: 10m
+  - id: verify
+    if: \${{ success() && steps.baseline.outputs.result == 'ok' }}
+    run: echo verify \${{ job.id }}
+finally:
+  - run: echo done
+artifacts:
+  - path: /work/out
+    to: out/
+    when: always
+`;
+}
+
+function generate(dir, n) {
+  fs.mkdirSync(dir, { recursive: true });
+  const files = [];
+  for (let i = 0; i < n; i++) {
+    const file = path.join(dir, `wf-${String(i).padStart(4, '0')}.yaml`);
+    fs.writeFileSync(file, workflow(i));
+    files.push(file);
+  }
+  return files;
+}
+
+/**
+ * Records the child's CPU time (user + system, all threads) at exit, so the
+ * figures mean something on a busy machine too.
+ */
+const CPU_HOOK =
+  'data:text/javascript,' +
+  encodeURIComponent(
+    "import fs from 'node:fs'; process.on('exit', () => { const u = process.cpuUsage(); " +
+      'fs.writeFileSync(process.env.RHO_FLOW_BENCH_CPU_FILE, String((u.user + u.system) / 1000)); });',
+  );
+
+/** Runs the CLI `RUNS` times; returns sorted wall and CPU times in ms (and fails loudly on a wrong exit code). */
+function time(args, cpuFile, expectCode = 0) {
+  const wall = [];
+  const cpu = [];
+  for (let r = 0; r < RUNS; r++) {
+    const t0 = performance.now();
+    const res = spawnSync(process.execPath, ['--import', CPU_HOOK, BIN, ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, NO_COLOR: '1', RHO_FLOW_BENCH_CPU_FILE: cpuFile },
+    });
+    wall.push(performance.now() - t0);
+    if (res.status !== expectCode) {
+      throw new Error(
+        `rho-flow ${args.slice(0, 2).join(' ')} … exited ${res.status}:\n${res.stdout}\n${res.stderr}`,
+      );
+    }
+    cpu.push(Number(fs.readFileSync(cpuFile, 'utf8')));
+  }
+  return { wall: wall.sort((a, b) => a - b), cpu: cpu.sort((a, b) => a - b) };
+}
+
+const median = (xs) => xs[Math.floor(xs.length / 2)];
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rho-flow-bench-'));
+try {
+  const many200 = generate(path.join(tmp, 'w200'), 200);
+  const many1000 = generate(path.join(tmp, 'w1000'), 1000);
+  const cases = [
+    { name: '--version', args: ['--version'], targetMs: 150 },
+    { name: 'validate 1 file', args: ['validate', many200[0]], targetMs: 300 },
+    { name: 'validate 200 files', args: ['validate', ...many200], targetMs: 2000 },
+    { name: 'validate 1,000 files', args: ['validate', ...many1000], targetMs: 3000 },
+  ];
+  const load = os.loadavg()[0];
+  const cpuFile = path.join(tmp, 'cpu.txt');
+  const results = cases.map((c) => {
+    const t = time(c.args, cpuFile);
+    return {
+      name: c.name,
+      medianMs: Math.round(median(t.wall)),
+      bestMs: Math.round(t.wall[0]),
+      cpuMedianMs: Math.round(median(t.cpu)),
+      targetMs: c.targetMs,
+    };
+  });
+  if (JSON_OUT) {
+    console.log(
+      JSON.stringify(
+        { node: process.version, cpus: os.cpus().length, loadavg1: load, runs: RUNS, results },
+        null,
+        2,
+      ),
+    );
+  } else {
+    console.log(
+      `rho-flow CLI timings — node ${process.version}, ${os.cpus().length} CPUs, load ${load.toFixed(2)}, ${RUNS} runs each`,
+    );
+    console.log('case                   wall median  wall best  cpu median   target');
+    for (const r of results) {
+      const ok = r.medianMs <= r.targetMs ? 'ok' : 'MISSED';
+      console.log(
+        `${r.name.padEnd(22)} ${String(r.medianMs).padStart(8)} ms ${String(r.bestMs).padStart(7)} ms ${String(r.cpuMedianMs).padStart(8)} ms ${String(r.targetMs).padStart(6)} ms  ${ok}`,
+      );
+    }
+  }
+} finally {
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
