@@ -104,10 +104,15 @@ class OutputBuffer {
   }
 }
 
-/** Sends SIGKILL to the process group led by `pid` and to `pid` itself. */
-export function killGroup(pid: number | undefined): void {
+/**
+ * Sends SIGKILL to the process group led by `pid` and, unless `groupOnly`,
+ * to `pid` itself. Use `groupOnly` once `pid` has been reaped: the number may
+ * then belong to an unrelated process, while a group id stays reserved as long
+ * as the group has members.
+ */
+export function killGroup(pid: number | undefined, groupOnly = false): void {
   if (pid === undefined) return;
-  for (const target of [-pid, pid]) {
+  for (const target of groupOnly ? [-pid] : [-pid, pid]) {
     try {
       process.kill(target, 'SIGKILL');
     } catch {
@@ -122,6 +127,7 @@ export class ProcessRun {
   readonly #child: ChildProcess;
   #killedBy: KillCause | undefined;
   #finished = false;
+  #exited = false;
 
   constructor(spec: ProcessSpec, options: ProcessOptions) {
     const started = performance.now();
@@ -196,8 +202,9 @@ export class ProcessRun {
       });
       child.on('exit', (code, signal) => {
         exit = { code, signal };
+        this.#exited = true;
         // Nothing of this command may outlive it: background jobs left in its group die now.
-        killGroup(child.pid);
+        killGroup(child.pid, true);
         graceTimer = setTimeout(finish, PIPE_GRACE_MS);
         graceTimer.unref();
       });
@@ -224,8 +231,9 @@ export class ProcessRun {
   /** Kills the whole process group. The first cause wins. No-op once finished. */
   kill(cause: KillCause): void {
     if (this.#finished) return;
-    this.#killedBy ??= cause;
-    killGroup(this.#child.pid);
+    // Once the main process exited on its own, the result stands; only stragglers are killed.
+    if (!this.#exited) this.#killedBy ??= cause;
+    killGroup(this.#child.pid, this.#exited);
   }
 }
 

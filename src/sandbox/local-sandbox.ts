@@ -4,9 +4,17 @@
  * `auto`). File operations and transfers run host side through `SafeRoot`,
  * which never follows a symlink out of the workspace.
  *
- * Unjailed limitation: file operations map sandbox paths under the working
- * dir to the workspace directory, but commands see the host filesystem, so a
- * command using an absolute `/work/...` path does not reach the workspace.
+ * Local semantics worth knowing:
+ * - Each `exec` is its own jail: own pid namespace, own empty `/tmp`. Nothing
+ *   a command starts outlives it (background jobs die when it exits); files
+ *   persist only under the working dir.
+ * - File operations (`readFile`, `list`, …) reach only paths under the
+ *   working dir; anything else is `SandboxError('path-escape')` (use `exec`
+ *   to look at, e.g., `/usr/include`).
+ * - Unjailed (no bwrap, `isolation: auto`): file operations map sandbox paths
+ *   under the working dir to the workspace directory, but commands see the
+ *   host filesystem, so a command using an absolute `/work/...` path does not
+ *   reach the workspace; `readOnly` is not enforced.
  */
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -92,6 +100,12 @@ export class LocalSandbox implements Sandbox {
     return this.#root.display(rel);
   }
 
+  /**
+   * Runs `bash -c <command>` in a fresh jail (see the interface). A missing
+   * `cwd` under the working dir is a failed command (exit 1), not an error;
+   * a jail that cannot start is `SandboxError('exec-failed')`; a dispose
+   * during the command rejects with `SandboxError('gone')`.
+   */
   async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
     this.#assertLive();
     options.signal?.throwIfAborted();
@@ -262,6 +276,7 @@ export class LocalSandbox implements Sandbox {
     return out.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
   }
 
+  /** Non-directory entries (files, symlinks, …) matching `pattern`; `**` does not enter dot-dirs or symlinked dirs. */
   async glob(
     pattern: string,
     options: { cwd?: string; limit?: number; signal?: AbortSignal } = {},

@@ -313,6 +313,12 @@ describe('without bubblewrap', () => {
     const r = await sb.exec(`sleep ${marker} & sleep ${marker}; wait`, { timeoutMs: 500 });
     expect(r.timedOut).toBe(true);
     expect(await waitFor(async () => (await processesWith(marker)).length === 0, 3000)).toBe(true);
+    // A background job holding stdout neither delays the result nor outlives the command.
+    const bg = uniqueSleep();
+    const started = Date.now();
+    expect((await sb.exec(`sleep ${bg} & echo done`)).stdout).toBe('done\n');
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(await waitFor(async () => (await processesWith(bg)).length === 0, 3000)).toBe(true);
     const escapee = uniqueSleep();
     // Give setsid time to leave the group before the command ends (which kills what is left in the group).
     await sb.exec(`setsid sleep ${escapee} > /dev/null 2>&1 < /dev/null & sleep 0.5`);
