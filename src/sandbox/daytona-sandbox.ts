@@ -1,23 +1,14 @@
 /**
  * One live Daytona sandbox behind the `Sandbox` interface.
  *
- * exec: the toolbox's `process/execute` merges stdout and stderr and cannot
- * stream. So every command runs inside a small bash wrapper (one request):
- * - the command runs as a background job under `set -m`, i.e. in its own
- *   process group, with stdout and stderr redirected to scratch files; the
- *   wrapper then prints stdout, a marker, stderr, a marker, the exit code and
- *   sizes — stdout and stderr come back separated at no extra request, and a
- *   daemonised child holding the pipe cannot hang the request;
- * - a timeout is enforced *inside* the sandbox by a watchdog job that kills
- *   the command's whole process group (TERM, then KILL 5 s later) and leaves
- *   a marker, so `timedOut` is exact; the daemon's own `timeout` is set a bit
- *   longer as a backstop (408 → `timedOut`);
- * - the job's pid (= its process group) is written to a scratch file so an
- *   abort can kill the group with a second, short command.
- * This needs only bash and coreutils (`base64`, `head`, `wc`) in the image;
- * `timeout`/`setsid` are not used. Output is not streamed: `onOutput` sees
- * the whole stdout, then stderr, when the command ends. `readOnly` cannot be
- * enforced on Daytona (profiles are enforced before the call, on every backend).
+ * exec goes through the wrapper of `daytona-exec.ts` (one request per
+ * command, stdout/stderr separated, timeout enforced inside the sandbox, abort
+ * kills the process group). Output is not streamed: `onOutput` sees the whole
+ * stdout, then stderr, when the command ends. `readOnly` cannot be enforced on
+ * Daytona (profiles are enforced before the call, on every backend).
+ *
+ * Files go through the toolbox file API (`fs.*`), transfers through
+ * `daytona-transfer.ts`; dispose deletes with retries and falls back to stop.
  */
 import path from 'node:path';
 import { SandboxError, errorMessage } from '../errors.js';
@@ -47,6 +38,7 @@ import {
   type ScriptResult,
   type TransferHost,
 } from './daytona-transfer.js';
+import { DEFAULT_MAX_OUTPUT, TIMEOUT_EXIT, execScript, killScript, parseExecOutput } from './daytona-exec.js';
 
 /** Settings a sandbox needs from its backend. */
 export interface DaytonaSandboxSettings {
@@ -64,16 +56,6 @@ export interface DaytonaSandboxSettings {
   autoDeleteMinutes: number;
   warn: (message: string) => void;
 }
-
-const DEFAULT_MAX_OUTPUT = 10 * 1024 * 1024;
-/** Longest command passed to `bash -c` as one argument. */
-const MAX_INLINE_COMMAND = 64 * 1024;
-/** Exit code reported for a command killed by its timeout (as GNU `timeout`). */
-const TIMEOUT_EXIT = 124;
-/** How much longer than our own watchdog the daemon-side timeout is. */
-const DAEMON_TIMEOUT_MARGIN_S = 15;
-/** Daemon-side limit when the caller sets none (old daemons default to 6 minutes). */
-const NO_TIMEOUT_S = 24 * 3600;
 
 function isNotFound(err: unknown): boolean {
   const e = err as { statusCode?: unknown; name?: unknown };
@@ -162,11 +144,6 @@ function abortPromise(signal: AbortSignal | undefined): { promise: Promise<'abor
     else signal.addEventListener('abort', onAbort, { once: true });
   });
   return { promise, clear: () => onAbort && signal.removeEventListener('abort', onAbort) };
-}
-
-function truncate(text: string, fullBytes: number, max: number): string {
-  if (fullBytes <= max) return text;
-  return `${text}\n[rho-flow: output truncated, ${fullBytes - max} of ${fullBytes} bytes dropped]`;
 }
 
 /** A started Daytona sandbox. Create it with {@link DaytonaSandbox.open}. */
@@ -314,56 +291,12 @@ export class DaytonaSandbox implements Sandbox {
     const { signal } = options;
     signal?.throwIfAborted();
     const started = Date.now();
-    const id = nonce();
-    const scratch = `${SCRATCH_DIR}/${id}`;
     const max = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
     const cwd = options.cwd === undefined ? this.workingDir : this.#resolve(options.cwd);
+    const wrapper = execScript(command, { ...options, cwd, maxOutputBytes: max });
+    const { id, scratch } = wrapper;
     const timeoutMs = options.timeoutMs;
-
-    const lines = [`mkdir -p ${SCRATCH_DIR}`, `exec 2>/dev/null`];
-    for (const [k, v] of Object.entries(options.env ?? {})) {
-      if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) lines.push(`export ${k}=${shq(v)}`);
-    }
-    let input = '/dev/null';
-    if (options.stdin !== undefined) {
-      const b64 = Buffer.from(options.stdin).toString('base64');
-      lines.push(`printf '%s' ${shq(b64)} | base64 -d > ${scratch}.in`);
-      input = `${scratch}.in`;
-    }
-    // A huge command would exceed the 128 KiB limit of one argv string: run it from a file.
-    let run = `bash -c ${shq(command)}`;
-    if (Buffer.byteLength(command) > MAX_INLINE_COMMAND) {
-      lines.push(`printf '%s' ${shq(command)} > ${scratch}.cmd`);
-      run = `bash ${scratch}.cmd`;
-    }
-    lines.push(
-      `[ -e ${scratch}.abort ] && { rm -f ${scratch}.*; exit 0; }`,
-      `set -m`,
-      `( cd -- ${shq(cwd)} && exec ${run} ) <${input} >${scratch}.out 2>${scratch}.err &`,
-      `p=$!`,
-    );
-    if (timeoutMs !== undefined) {
-      const secs = (Math.max(1, timeoutMs) / 1000).toFixed(3);
-      lines.push(
-        `( sleep ${secs}; : > ${scratch}.to; kill -TERM -- -$p; sleep 5; kill -KILL -- -$p ) >/dev/null 2>&1 &`,
-        `w=$!`,
-      );
-    }
-    lines.push(
-      `set +m`,
-      `echo $p > ${scratch}.pid`,
-      `wait $p; rc=$?`,
-      ...(timeoutMs !== undefined ? [`kill -- -$w 2>/dev/null`] : []),
-      `to=0; [ -e ${scratch}.to ] && to=1`,
-      `os=$(wc -c < ${scratch}.out); es=$(wc -c < ${scratch}.err)`,
-      `head -c ${max} ${scratch}.out; printf '\\n@@RF:${id}:E@@\\n'`,
-      `head -c ${max} ${scratch}.err; printf '\\n@@RF:${id}:X@@ %s %s %s %s\\n' "$rc" "$to" "$os" "$es"`,
-      `rm -f ${scratch}.*`,
-    );
-
-    const daemonTimeout =
-      timeoutMs === undefined ? NO_TIMEOUT_S : Math.ceil(timeoutMs / 1000) + DAEMON_TIMEOUT_MARGIN_S;
-    const call = this.#script(lines.join('\n'), undefined, daemonTimeout);
+    const call = this.#script(wrapper.script, undefined, wrapper.daemonTimeoutS);
     // The request cannot be cancelled; never let its late failure go unhandled.
     call.catch(() => undefined);
     const aborted = abortPromise(signal);
@@ -411,7 +344,7 @@ export class DaytonaSandbox implements Sandbox {
       }
       throw apiError(`exec in sandbox ${this.id}`, outcome.error, 'exec-failed', this.id);
     }
-    const result = this.#parseExec(outcome, id, max, durationMs);
+    const result = parseExecOutput(outcome, id, max, durationMs);
     if (options.onOutput) {
       if (result.stdout) options.onOutput(result.stdout, 'stdout');
       if (result.stderr) options.onOutput(result.stderr, 'stderr');
@@ -419,42 +352,9 @@ export class DaytonaSandbox implements Sandbox {
     return result;
   }
 
-  #parseExec(r: ScriptResult, id: string, max: number, durationMs: number): ExecResult {
-    const out = r.output;
-    const eMark = `\n@@RF:${id}:E@@\n`;
-    const xMark = `\n@@RF:${id}:X@@ `;
-    const e = out.indexOf(eMark);
-    const x = out.lastIndexOf(xMark);
-    if (e < 0 || x < e) {
-      // The wrapper itself did not run (no bash?): all we have is the combined output.
-      return { exitCode: r.exitCode, stdout: out, stderr: '', timedOut: false, durationMs };
-    }
-    const [rc = '1', to = '0', os = '0', es = '0'] = out
-      .slice(x + xMark.length)
-      .trim()
-      .split(/\s+/);
-    const timedOut = to === '1';
-    return {
-      exitCode: timedOut ? TIMEOUT_EXIT : Number(rc),
-      stdout: truncate(out.slice(0, e), Number(os), max),
-      stderr: truncate(out.slice(e + eMark.length, x), Number(es), max),
-      timedOut,
-      durationMs,
-    };
-  }
-
   /** Best-effort kill of an exec's process group, bounded by `killWaitMs`. */
   async #kill(scratch: string): Promise<void> {
-    const script = [
-      // If the wrapper has not started the command yet, this marker stops it from doing so.
-      `: > ${scratch}.abort`,
-      `for i in 1 2 3 4 5 6 7 8 9 10; do [ -s ${scratch}.pid ] && break; sleep 0.2; done`,
-      `p=$(cat ${scratch}.pid 2>/dev/null) || exit 0`,
-      `[ -n "$p" ] || exit 0`,
-      `kill -TERM -- -$p 2>/dev/null || exit 0`,
-      `for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 -- -$p 2>/dev/null || exit 0; sleep 0.2; done`,
-      `kill -KILL -- -$p 2>/dev/null; rm -f ${scratch}.abort; exit 0`,
-    ].join('\n');
+    const script = killScript(scratch);
     const kill = this.#script(script, undefined, 30).catch(() => undefined);
     const timer = deadline(this.#s.killWaitMs);
     try {

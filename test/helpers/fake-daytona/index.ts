@@ -296,7 +296,11 @@ export async function startFakeDaytona(options: FakeDaytonaOptions = {}): Promis
             error: 'Conflict',
           });
         }
-        const behaviour = fake.create;
+        let behaviour = fake.create;
+        if (behaviour.times !== undefined) {
+          if (behaviour.times <= 0) behaviour = {};
+          else fake.create = { ...behaviour, times: behaviour.times - 1 };
+        }
         const initial = behaviour.initialState ?? 'started';
         const sb = await makeSandbox(b, initial, false);
         if (initial !== 'started') {

@@ -120,6 +120,8 @@ export interface CreateBehaviour {
   settleMs?: number;
   finalState?: 'started' | 'error' | 'build_failed';
   errorReason?: string;
+  /** Apply to the next N creates only; later ones start at once (default: all). */
+  times?: number;
 }
 
 export interface FakeDaytonaOptions {

@@ -196,14 +196,12 @@ describe('safe create against the fake Daytona server', () => {
 
   test('a sandbox in error state is deleted and creation retried (transient)', async () => {
     fake = await startFakeDaytona({
-      create: { initialState: 'creating', settleMs: 30, finalState: 'error' },
+      create: { initialState: 'creating', settleMs: 30, finalState: 'error', times: 1 },
     });
     await using rig = daytonaRig(fake);
-    setTimeout(() => {
-      if (fake) fake.create = {};
-    }, 5);
     const sandbox = await rig.backend.create(daytonaSpec());
-    expect(fake.sandboxes.length).toBeGreaterThanOrEqual(2);
+    expect(fake.sandboxes).toHaveLength(2);
+    expect(fake.sandboxes[0]!.state).toBe('destroyed');
     expect(fake.live().map((s) => s.id)).toEqual([sandbox.id]);
     await sandbox.dispose();
     expect(fake.live()).toEqual([]);

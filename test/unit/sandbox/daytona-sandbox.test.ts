@@ -22,6 +22,12 @@ afterAll(async () => {
   await fake.close();
 });
 
+/**
+ * Sleep durations unique to this run: the fake's jails share the host's pid
+ * namespace, so a fixed `sleep 300` could be another test run's process.
+ */
+const S = 10_000 + Math.floor(Math.random() * 80_000) * 10;
+
 /** Is any process of this test still alive in the sandbox? */
 async function alive(marker: string): Promise<boolean> {
   // Sanity: the probe itself must see a process that is running.
@@ -29,7 +35,7 @@ async function alive(marker: string): Promise<boolean> {
     `ps -eo args | grep -v grep | grep -q -- 'ps -eo args' && echo yes || echo no`,
   );
   expect(probe.stdout.trim()).toBe('yes');
-  const r = await sandbox.exec(`ps -eo args | grep -v grep | grep -q -- '${marker}' && echo yes || echo no`);
+  const r = await sandbox.exec(`ps -eo args | grep -v grep | grep -qE -- '${marker}' && echo yes || echo no`);
   return r.stdout.trim() === 'yes';
 }
 
@@ -78,12 +84,12 @@ describe('exec', () => {
 
   test('a timeout kills the whole process group inside the sandbox', async () => {
     const started = Date.now();
-    const r = await sandbox.exec('sleep 300 & sleep 301; echo never', { timeoutMs: 500 });
+    const r = await sandbox.exec(`sleep ${S} & sleep ${S + 1}; echo never`, { timeoutMs: 500 });
     expect(r.timedOut).toBe(true);
     expect(r.exitCode).toBe(124);
     expect(r.stdout).toBe('');
     expect(Date.now() - started).toBeLessThan(4_000);
-    expect(await alive('sleep 30[01]')).toBe(false);
+    expect(await alive(`sleep ${S}|sleep ${S + 1}`)).toBe(false);
   });
 
   test('a command that exits on its own before the timeout is not timed out', async () => {
@@ -104,11 +110,13 @@ describe('exec', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(new AbortReason('step-timeout')), 300);
     const started = Date.now();
-    await expect(sandbox.exec('sleep 302 & sleep 303', { signal: controller.signal })).rejects.toMatchObject({
+    await expect(
+      sandbox.exec(`sleep ${S + 2} & sleep ${S + 3}`, { signal: controller.signal }),
+    ).rejects.toMatchObject({
       kind: 'step-timeout',
     });
     expect(Date.now() - started).toBeLessThan(3_000);
-    expect(await alive('sleep 30[23]')).toBe(false);
+    expect(await alive(`sleep ${S + 2}|sleep ${S + 3}`)).toBe(false);
   });
 
   test('an abort that overtakes the command on its way to the toolbox still leaves nothing running', async () => {
@@ -116,11 +124,11 @@ describe('exec', () => {
     // arrives and gives up first; the command must still not start.
     fake.inject({ endpoint: 'exec', mode: 'delay', delayMs: 2_500 });
     const controller = new AbortController();
-    const p = sandbox.exec('sleep 304', { signal: controller.signal });
+    const p = sandbox.exec(`sleep ${S + 4}`, { signal: controller.signal });
     setTimeout(() => controller.abort(new AbortReason('cancelled')), 50);
     await expect(p).rejects.toBeInstanceOf(AbortReason);
     await new Promise((r) => setTimeout(r, 2_800));
-    expect(await alive('sleep 304')).toBe(false);
+    expect(await alive(`sleep ${S + 4}`)).toBe(false);
   });
 
   test('a 5xx from the exec API is SandboxError exec-failed, retryable', async () => {
