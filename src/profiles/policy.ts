@@ -56,7 +56,7 @@ function unavailableReason(profile: Profile, tool: ToolName): string | undefined
     return `${p} does not allow writing files (file_write: off)`;
   }
   if (tool === 'edit' && profile.fileWrite === 'create-only') {
-    return `${p} only allows creating new files (file_write: create-only); edit changes existing files, use write to create a new one`;
+    return `${p} only allows creating new files (file_write: create-only), and edit changes existing files; use write to create a new one`;
   }
   if (tool === 'run_code' && profile.shell !== 'unrestricted') {
     return `run_code needs an unrestricted shell and ${p} has a restricted one`;
