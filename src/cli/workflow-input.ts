@@ -3,7 +3,7 @@
  * options, and loading files into a checked job plan. The loader (and with
  * it `yaml` and `ajv`) is imported lazily, only when a command needs it.
  */
-import type { Diagnostic } from '../workflow/diagnostic.js';
+import { sortDiagnostics, type Diagnostic } from '../workflow/diagnostic.js';
 import type { Plan } from '../workflow/plan.js';
 import type { Job, Workflow } from '../workflow/types.js';
 import type { OptionSpecs, ParsedArgs } from './command.js';
@@ -36,7 +36,7 @@ export interface LoadedInput {
   plan?: Plan;
   /** Jobs of the valid workflows (even when other files are invalid); empty when the plan itself has errors. */
   jobs: readonly Job[];
-  /** Loader and plan diagnostics together. */
+  /** Loader and plan diagnostics together, sorted by file and position. */
   diagnostics: Diagnostic[];
   /** Every file involved (the workflows, and every file a diagnostic points at), sorted like the diagnostics. */
   files: string[];
@@ -60,7 +60,7 @@ export async function loadInput(
     cwd: options.cwd,
     ...(options.runId !== undefined ? { runId: options.runId } : {}),
   });
-  const diagnostics = [...loaded.diagnostics, ...planned.diagnostics];
+  const diagnostics = sortDiagnostics([...loaded.diagnostics, ...planned.diagnostics]);
   const files = [
     ...new Set([...loaded.workflows.map((w) => w.file), ...diagnostics.map((d) => d.location.file)]),
   ].sort((a, b) => a.localeCompare(b));
