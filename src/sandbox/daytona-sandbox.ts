@@ -9,6 +9,8 @@
  *
  * Files go through the toolbox file API (`fs.*`), transfers through
  * `daytona-transfer.ts`; dispose deletes with retries and falls back to stop.
+ * The daemon's file info comes from `os.Stat`, so `stat`/`list` follow
+ * symlinks (a link to a file reports `file`); `glob` returns files only.
  */
 import path from 'node:path';
 import { SandboxError, errorMessage } from '../errors.js';
@@ -183,7 +185,11 @@ export class DaytonaSandbox implements Sandbox {
     try {
       // `command -v` also reports non-executable files, hence the -f/-x checks.
       const probe = [
-        `mkdir -p -- ${shq(settings.workingDir)} ${SCRATCH_DIR} || exit 1`,
+        `mkdir -p ${SCRATCH_DIR} || exit 1`,
+        // Images whose user is not root (Daytona's default user has passwordless sudo) may
+        // not be allowed to create e.g. /work: fall back to sudo and hand the dir over.
+        `wd=${shq(settings.workingDir)}`,
+        `mkdir -p -- "$wd" 2>&1 || sudo -n sh -c 'mkdir -p -- "$1" && chown "$2" -- "$1"' sh "$wd" "$(id -u):$(id -g)" 2>/dev/null || exit 1`,
         `for t in tar gzip; do p=$(command -v "$t") && [ -f "$p" ] && [ -x "$p" ] && printf '%s\\n' "$t"; done; exit 0`,
       ].join('\n');
       // A toolbox can answer 502 for a moment right after start; the probe is idempotent.

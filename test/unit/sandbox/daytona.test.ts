@@ -174,6 +174,17 @@ describe('against the fake Daytona server', () => {
     expect(fake.live().map((s) => s.id)).not.toContain(sandbox.id);
   });
 
+  test('a working dir that cannot be created fails the create clearly and deletes the sandbox', async () => {
+    await using rig = daytonaRig(fake);
+    const err = await rig.backend
+      .create(daytonaSpec({ workingDir: '/usr/rho-flow-work', jobSlug: 'bad-wd' }))
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'create-failed', retryable: false });
+    expect((err as Error).message).toContain('/usr/rho-flow-work');
+    expect((err as Error).message).toContain('Read-only file system');
+    expect(fake.live()).toEqual([]);
+  });
+
   test('a toolbox that answers 502 right after start is retried by the setup probe', async () => {
     await using rig = daytonaRig(fake);
     await rig.backend.preflight();
