@@ -113,16 +113,21 @@ let sdkPromise: Promise<SdkModule> | undefined;
 export function loadDaytonaSdk(): Promise<SdkModule> {
   sdkPromise ??= import('@daytonaio/sdk').catch((err: unknown) => {
     sdkPromise = undefined;
-    const code = (err as { code?: unknown }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
-      throw new UserError(
-        'the daytona backend needs the @daytonaio/sdk package: run `npm install @daytonaio/sdk` next to rho-flow',
-        { cause: err },
-      );
-    }
-    throw err;
+    throw sdkImportError(err);
   });
   return sdkPromise;
+}
+
+/** A failed import of the SDK as the error to show: a missing package is a `UserError`. @internal */
+export function sdkImportError(err: unknown): unknown {
+  const code = (err as { code?: unknown }).code;
+  if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
+    return new UserError(
+      'the daytona backend needs the @daytonaio/sdk package: run `npm install @daytonaio/sdk` next to rho-flow',
+      { cause: err },
+    );
+  }
+  return err;
 }
 
 /** Creates an SDK client with the settings above. */

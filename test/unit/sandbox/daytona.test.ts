@@ -10,6 +10,7 @@ import { DaytonaBackend, readDaytonaConfig } from '../../../src/sandbox/daytona.
 import { loadBackend } from '../../../src/sandbox/registry.js';
 import { LABELS, ownerId } from '../../../src/sandbox/daytona-cleanup.js';
 import { sandboxName } from '../../../src/sandbox/daytona-create.js';
+import { sdkImportError } from '../../../src/sandbox/daytona-client.js';
 import { startFakeDaytona, type FakeDaytona } from '../../helpers/fake-daytona/index.js';
 import { daytonaEnv, daytonaRig, daytonaSpec } from '../../helpers/fake-daytona/backend.js';
 
@@ -59,6 +60,17 @@ describe('configuration and preflight', () => {
       defaults: { image: 'python:3.13', cpu: 2, memory: 3, disk: 20 },
     });
     expect(readDaytonaConfig({ DAYTONA_API_KEY: 'k' }).defaults).toEqual({ image: 'ubuntu:latest' });
+  });
+
+  test('a missing SDK package is a UserError saying what to install', () => {
+    const missing = Object.assign(new Error("Cannot find package '@daytonaio/sdk'"), {
+      code: 'ERR_MODULE_NOT_FOUND',
+    });
+    const err = sdkImportError(missing);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toContain('npm install @daytonaio/sdk');
+    const other = new Error('syntax error in the SDK');
+    expect(sdkImportError(other)).toBe(other);
   });
 
   test('the registry loads the backend lazily by name', async () => {
