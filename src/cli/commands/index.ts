@@ -31,6 +31,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./schema.js')).schemaCommand,
   },
   {
+    name: 'cleanup',
+    summary: 'remove sandboxes and workspaces left behind by dead runs',
+    load: async () => (await import('./cleanup.js')).cleanupCommand,
+  },
+  {
     name: 'init',
     summary: 'create a starter workflow file',
     load: async () => (await import('./init.js')).initCommand,
