@@ -136,7 +136,7 @@ async function preflight(
     );
   }
   if (problems.length > 0) {
-    await Promise.allSettled([...backends.values()].map((b) => b.close()));
+    await closeBackends(backends.values(), options.gracePeriodMs ?? 10_000);
     throw new UserError(problems.join('\n'));
   }
   return { backends, secrets };
@@ -177,7 +177,7 @@ export async function startRun(options: RunOptions): Promise<RunHandle> {
       ...(options.junitFile ? { junitFile: options.junitFile } : {}),
     });
   } catch (e) {
-    await Promise.allSettled([...backends.values()].map((b) => b.close()));
+    await closeBackends(backends.values(), options.gracePeriodMs ?? 10_000);
     throw e;
   }
 
@@ -271,7 +271,7 @@ export async function startRun(options: RunOptions): Promise<RunHandle> {
       });
       return { summary, exitCode, peakConcurrency: outcome.peakConcurrency, leftBehind: outcome.leftBehind };
     } finally {
-      await Promise.allSettled([...backends.values()].map((b) => b.close()));
+      await closeBackends(backends.values(), options.gracePeriodMs ?? 10_000);
     }
   })();
 
@@ -284,6 +284,16 @@ export async function startRun(options: RunOptions): Promise<RunHandle> {
     liveSandboxes: () => engine.liveSandboxes,
     forceTeardown: (timeoutMs) => engine.forceTeardown(timeoutMs),
   };
+}
+
+/**
+ * Releases backend clients. Bounded: a backend still deleting a sandbox whose
+ * create was cancelled mid-flight may take long; the run does not wait for
+ * it past `boundMs` (the sandbox's auto-delete interval is the backstop).
+ */
+async function closeBackends(backends: Iterable<SandboxBackend>, boundMs: number): Promise<void> {
+  const all = Promise.allSettled([...backends].map((b) => b.close()));
+  await Promise.race([all, new Promise((r) => setTimeout(r, boundMs).unref())]);
 }
 
 function interruptOf(signal: AbortSignal): InterruptSignal | undefined {
