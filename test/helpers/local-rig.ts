@@ -3,6 +3,7 @@
  * in it, unique job slugs, and teardown of every sandbox it made plus the
  * temp dir (`await using rig = await LocalRig.create()`).
  */
+import { randomInt } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -99,7 +100,7 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
   }
 }
 
-/** A unique `sleep` duration to find a command's processes in `/proc` (e.g. `sleep 600.4711`). */
+/** A unique `sleep` duration to find a command's processes in `/proc` (e.g. `sleep 600.123456789`). */
 export function uniqueSleep(): string {
-  return `600.${String(process.pid % 1000).padStart(3, '0')}${String(++counter).padStart(4, '0')}`;
+  return `600.${String(++counter).padStart(4, '0')}${String(randomInt(1e9)).padStart(9, '0')}`;
 }

@@ -63,7 +63,7 @@ describe('local jail isolation', () => {
     const sleeper = a
       .exec(`sleep ${uniqueSleep()} # ${marker}`, { signal: stop.signal })
       .catch((e: unknown) => e);
-    expect(await waitFor(async () => (await processesWith(marker)).length > 0, 3000)).toBe(true);
+    expect(await waitFor(async () => (await processesWith(marker)).length > 0, 10_000)).toBe(true);
     // The pattern is assembled inside the jail so that b's own command lines do not contain it.
     const half = Math.floor(marker.length / 2);
     const search =
