@@ -1,4 +1,5 @@
 import {
+  type SandboxErrorCode,
   MaxTurnsExceededError,
   ModelError,
   SandboxError,
@@ -9,6 +10,19 @@ import {
 import type { ErrorInfo, JobStatus, StepStatus } from '../results/types.js';
 import { AbortReason, isAbortError } from '../util/abort.js';
 import { isRetryableCode } from '../agent/openai-model.js';
+
+/**
+ * Sandbox faults worth a fresh sandbox even when the backend gave up on the
+ * operation itself (its own retries are exhausted): capacity comes back,
+ * broken sandboxes get replaced. Other codes follow the error's `retryable`
+ * (auth, unusable working dirs, images that do not build are not retried).
+ */
+const JOB_RETRYABLE_SANDBOX_CODES: readonly SandboxErrorCode[] = [
+  'rate-limited',
+  'exec-failed',
+  'transfer-failed',
+  'gone',
+];
 
 /**
  * Maps what ended a step or job to a status (product.md §5): sandbox and
@@ -29,7 +43,7 @@ export function classifyError(err: unknown): { status: StepStatus & JobStatus; e
   if (err instanceof SandboxError) {
     // A fresh sandbox may well succeed where this one failed, unless the
     // backend knows better (auth, an image that does not build).
-    const retryable = err.retryable || !['auth', 'unavailable'].includes(err.code);
+    const retryable = err.retryable || JOB_RETRYABLE_SANDBOX_CODES.includes(err.code);
     return { status: 'error', error: { kind: 'sandbox', code: err.code, message: err.message, retryable } };
   }
   if (err instanceof ModelError) {

@@ -8,7 +8,10 @@ import path from 'node:path';
 import type { BackendName, Job, Workflow } from '../workflow/types.js';
 import type { SandboxBackend } from '../sandbox/sandbox.js';
 import type { RunEvent } from '../events.js';
-import type { RunSummary } from '../results/types.js';
+import type { JobResult, RunSummary } from '../results/types.js';
+import type { Shard } from '../workflow/plan.js';
+import type { ResumedInfo } from '../events.js';
+import type { BackoffPolicy } from '../agent/retry.js';
 import { loadBackend } from '../sandbox/registry.js';
 import { Engine } from './engine.js';
 import { backendFor, type EngineHooks, type ModelProvider } from './engine-options.js';
@@ -21,6 +24,7 @@ import { DefaultModelProvider, preflightModels } from '../agent/model-config.js'
 import { Redactor } from '../util/redact.js';
 import { UserError, errorMessage } from '../errors.js';
 import { AbortReason } from '../util/abort.js';
+import { shardLabel } from './resume.js';
 
 export interface RunOptions {
   /** The jobs to run (a plan, possibly one shard of it), in order. */
@@ -31,6 +35,21 @@ export interface RunOptions {
   runId?: string;
   /** Continue an existing run directory (`--resume`): earlier results are kept. */
   resume?: boolean;
+  /**
+   * With `resume`: which earlier results still count (see `planResume`'s
+   * `keepsResult`); default all.
+   */
+  keepResult?: (result: JobResult) => boolean;
+  /**
+   * The whole plan of this invocation (this shard's part of it), recorded in
+   * run.json as the run's identity. Default `jobs`. With `--resume`, `jobs`
+   * is only what runs again while the plan stays the whole.
+   */
+  planJobs?: readonly Job[];
+  /** `--shard i/n`: recorded in run.json and summary.json. */
+  shard?: Shard;
+  /** What a resume kept and re-runs, for the `run started` event. */
+  resumed?: ResumedInfo;
   /** Jobs of the plan not run this time (other shards, resumed ones), for the `run started` event. */
   skipped?: number;
   concurrency?: number;
@@ -77,6 +96,31 @@ export interface RunHandle {
   forceTeardown(timeoutMs: number): Promise<string[]>;
 }
 
+/**
+ * Advanced tuning of the model client's own retries, from the environment:
+ * `RHO_FLOW_MODEL_RETRIES` (retries of one model call after a 429 / 5xx /
+ * connection error, default 4) and `RHO_FLOW_MODEL_RETRY_BASE_MS` (the first
+ * backoff, doubled for each further retry; default 1000). Unset or empty
+ * variables keep the defaults; anything but a whole number is a `UserError`.
+ */
+export function modelRetryFromEnv(env: Readonly<Record<string, string | undefined>>): Partial<BackoffPolicy> {
+  const policy: Partial<BackoffPolicy> = {};
+  const read = (name: string, max: number): number | undefined => {
+    const raw = env[name]?.trim();
+    if (raw === undefined || raw === '') return undefined;
+    const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isSafeInteger(n) || n > max) {
+      throw new UserError(`${name} must be a whole number from 0 to ${max}, got '${raw}'`);
+    }
+    return n;
+  };
+  const retries = read('RHO_FLOW_MODEL_RETRIES', 100);
+  const base = read('RHO_FLOW_MODEL_RETRY_BASE_MS', 600_000);
+  if (retries !== undefined) policy.maxAttempts = retries + 1;
+  if (base !== undefined) policy.baseDelayMs = base;
+  return policy;
+}
+
 /** Default backoff between infrastructure retries: 2 s, 4 s, 8 s … capped at 30 s, with jitter. */
 export function defaultRetryDelay(attempt: number): number {
   const base = Math.min(30_000, 1000 * 2 ** Math.max(0, attempt - 1));
@@ -95,23 +139,36 @@ async function preflight(
   options: RunOptions,
   env: Readonly<Record<string, string | undefined>>,
   warn: (message: string) => void,
-): Promise<{ backends: Map<BackendName, SandboxBackend>; secrets: Record<string, string> }> {
+): Promise<{
+  backends: Map<BackendName, SandboxBackend>;
+  secrets: Record<string, string>;
+  modelRetry: Partial<BackoffPolicy>;
+}> {
   const workflows = workflowsOf(options.jobs);
   const problems: string[] = [];
   let secrets: Record<string, string> = {};
+  let modelRetry: Partial<BackoffPolicy> = {};
+  try {
+    modelRetry = modelRetryFromEnv(env);
+  } catch (e) {
+    problems.push(errorMessage(e));
+  }
   try {
     secrets = resolveSecrets(workflows, env);
   } catch (e) {
     problems.push(errorMessage(e));
   }
-  for (const e of preflightModels({
-    steps: workflows.flatMap((workflow) =>
-      [...workflow.steps, ...workflow.finally].map((step) => ({ workflow, step })),
-    ),
-    env,
-    replayDir: options.replayDir,
-    recordDir: options.recordDir,
-  })) {
+  // A caller-supplied model provider answers for its own credentials.
+  for (const e of options.models
+    ? []
+    : preflightModels({
+        steps: workflows.flatMap((workflow) =>
+          [...workflow.steps, ...workflow.finally].map((step) => ({ workflow, step })),
+        ),
+        env,
+        replayDir: options.replayDir,
+        recordDir: options.recordDir,
+      })) {
     problems.push(e.message);
   }
   const names = [...new Set(workflows.map((w) => backendFor(w, options.backendOverride)))];
@@ -139,7 +196,7 @@ async function preflight(
     await closeBackends(backends.values(), options.gracePeriodMs ?? 10_000);
     throw new UserError(problems.join('\n'));
   }
-  return { backends, secrets };
+  return { backends, secrets, modelRetry };
 }
 
 /**
@@ -150,7 +207,7 @@ export async function startRun(options: RunOptions): Promise<RunHandle> {
   const env = options.env ?? process.env;
   const emit = options.onEvent ?? ((): void => undefined);
   const warn = (message: string): void => emit({ type: 'warning', message });
-  const { backends, secrets } = await preflight(options, env, warn);
+  const { backends, secrets, modelRetry } = await preflight(options, env, warn);
   const redactor = new Redactor(Object.values(secrets));
   for (const short of redactor.shortValues) {
     warn(`a secret value is shorter than 4 characters and will not be masked (${short.length} chars)`);
@@ -163,8 +220,9 @@ export async function startRun(options: RunOptions): Promise<RunHandle> {
       runId,
       argv: options.argv ?? [],
       version: options.version ?? 'unknown',
-      plan: planRecordFromJobs(options.jobs),
+      plan: planRecordFromJobs(options.planJobs ?? options.jobs),
       options: {
+        shard: shardLabel(options.shard),
         concurrency: options.concurrency ?? 4,
         backend: options.backendOverride ?? null,
         retries: options.retries ?? 2,
@@ -174,6 +232,8 @@ export async function startRun(options: RunOptions): Promise<RunHandle> {
       },
       redactor,
       resume: options.resume === true,
+      ...(options.keepResult ? { keepResult: options.keepResult } : {}),
+      ...(options.shard ? { shard: options.shard } : {}),
       ...(options.junitFile ? { junitFile: options.junitFile } : {}),
     });
   } catch (e) {
@@ -217,6 +277,7 @@ export async function startRun(options: RunOptions): Promise<RunHandle> {
         replayDir: options.replayDir,
         recordDir: options.recordDir,
         redactor,
+        retry: modelRetry,
         onRetry: (e) =>
           emit({
             type: 'warning',
@@ -245,6 +306,7 @@ export async function startRun(options: RunOptions): Promise<RunHandle> {
       file: j.workflow.file,
     })),
     skipped: options.skipped ?? 0,
+    ...(options.resumed ? { resumed: options.resumed } : {}),
     concurrency,
     startedAt: new Date().toISOString(),
   });

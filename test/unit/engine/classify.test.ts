@@ -42,7 +42,13 @@ describe('retryable infrastructure errors', () => {
   });
 
   it('retries sandbox faults with a fresh sandbox unless they are about credentials or availability', () => {
-    expect(classifyError(new SandboxError('create-failed', 'x')).error.retryable).toBe(true);
+    expect(classifyError(new SandboxError('create-failed', 'x', { retryable: true })).error.retryable).toBe(
+      true,
+    );
+    expect(classifyError(new SandboxError('create-failed', 'bad working dir')).error.retryable).toBe(false);
+    expect(classifyError(new SandboxError('path-escape', 'x')).error.retryable).toBe(false);
+    expect(classifyError(new SandboxError('rate-limited', 'gave up')).error.retryable).toBe(true);
+    expect(classifyError(new SandboxError('exec-failed', 'x')).error.retryable).toBe(true);
     expect(classifyError(new SandboxError('auth', 'x')).error.retryable).toBe(false);
     expect(classifyError(new SandboxError('unavailable', 'x')).error.retryable).toBe(false);
   });
