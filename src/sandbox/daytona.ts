@@ -9,6 +9,9 @@
  *   `ubuntu:latest`), `DAYTONA_SANDBOX_CPU` (cores), `DAYTONA_SANDBOX_MEMORY`
  *   (MB, rounded up to whole GiB), `DAYTONA_SANDBOX_DISK` (GB).
  *
+ * - tuning: `RHO_FLOW_DAYTONA_CREATES_PER_MINUTE` and the advanced
+ *   `RHO_FLOW_DAYTONA_TUNING` JSON (`daytona-tuning.ts`); `BackendOptions.daytona` wins.
+ *
  * Guarantees: every sandbox carries the `rho-flow.*` labels and an auto-stop
  * and auto-delete interval (the dead-man's switch, kept from firing by a
  * periodic activity refresh while the sandbox is in use); creation is paced
@@ -35,6 +38,7 @@ import {
 } from './daytona-client.js';
 import { buildCreateParams, createSandboxSafely, type DaytonaDefaults } from './daytona-create.js';
 import { cleanupDaytona, ownerId } from './daytona-cleanup.js';
+import { mergeTuning, readDaytonaTuning } from './daytona-tuning.js';
 import { DaytonaSandbox } from './daytona-sandbox.js';
 
 /** Defaults of the {@link DaytonaTuning} knobs. */
@@ -112,12 +116,21 @@ export class DaytonaBackend implements SandboxBackend {
   readonly #live = new Set<DaytonaSandbox>();
   readonly #background = new Set<Promise<unknown>>();
   #config: ResolvedConfig | undefined;
+  #tuningError: Error | undefined;
   #client: Promise<DaytonaClientLike> | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(options: BackendOptions) {
     this.#options = options;
-    this.#tuning = options.daytona ?? {};
+    // Environment tuning (the CLI's only way in); options from a library caller win over it.
+    // A bad variable is reported by preflight/create, not here: constructing never throws.
+    let fromEnv: DaytonaTuning = {};
+    try {
+      fromEnv = readDaytonaTuning(options.env ?? process.env);
+    } catch (err) {
+      this.#tuningError = err instanceof Error ? err : new UserError(String(err));
+    }
+    this.#tuning = mergeTuning(fromEnv, options.daytona);
     this.#backoff = backoffConfig(this.#tuning.backoff);
     this.#limiter = new RateLimiter({
       perMinute: this.#tuning.createsPerMinute ?? DAYTONA_DEFAULTS.createsPerMinute,
@@ -126,6 +139,7 @@ export class DaytonaBackend implements SandboxBackend {
   }
 
   #readConfig(): ResolvedConfig {
+    if (this.#tuningError !== undefined) throw this.#tuningError;
     this.#config ??= readDaytonaConfig(this.#options.env ?? process.env);
     return this.#config;
   }
