@@ -2,8 +2,8 @@
 // The rho-flow agent session API: one sandbox, several prompts, files in and out.
 //
 //   npm run build
-//   OPENAI_API_KEY=sk-... node examples/session.mjs
-//   # or any OpenAI-compatible server: OPENAI_BASE_URL=http://127.0.0.1:11434/v1 OPENAI_MODEL=qwen3 node examples/session.mjs
+//   OPENAI_API_KEY=sk-... node examples/session.js
+//   # or any OpenAI-compatible server: OPENAI_BASE_URL=http://127.0.0.1:11434/v1 OPENAI_MODEL=qwen3 node examples/session.js
 //
 // The sandbox is a local bubblewrap jail (backend: 'local'); pass backend: 'daytona' to run it in Daytona.
 import { mkdtemp, readFile } from 'node:fs/promises';
