@@ -435,6 +435,12 @@ export async function startFakeDaytona(options: FakeDaytonaOptions = {}): Promis
       }
       // Upload bodies are streamed into busboy; everything else is JSON (or empty).
       const body = r.endpoint === 'upload' ? undefined : await readJson(req).catch(() => undefined);
+      if (
+        body !== undefined &&
+        !(typeof body === 'object' && body !== null && Object.keys(body).length === 0)
+      ) {
+        record.body = body;
+      }
       const sb = find(r.sandboxKey);
       if (sb) record.sandboxId = sb.id;
       const latency = fake.latency[r.endpoint];

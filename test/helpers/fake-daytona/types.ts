@@ -73,6 +73,8 @@ export interface FakeRequest {
   durationMs: number;
   /** A fault was applied to this request. */
   faulted: boolean;
+  /** Parsed JSON body (absent for uploads and empty bodies), e.g. a create's `name`, an exec's `command`. */
+  body?: unknown;
 }
 
 /**
