@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+/* global URL, process, console */
 // Renders docs/workflow-reference.md from schemas/workflow.schema.json, so
 // the reference can never drift from what the validator enforces.
 //   node scripts/gen-workflow-reference.js          # write the file
@@ -32,7 +33,10 @@ function typeOf(node) {
   return t ?? 'any';
 }
 
-const cell = (s) => String(s ?? '').replace(/\|/g, '\\|').replace(/\n+/g, ' ');
+const cell = (s) =>
+  String(s ?? '')
+    .replace(/\|/g, '\\|')
+    .replace(/\n+/g, ' ');
 
 function table(obj) {
   const required = new Set(obj.required ?? []);
@@ -42,7 +46,8 @@ function table(obj) {
     const desc = prop.description ?? p.description ?? prop.title ?? p.title ?? '';
     const dflt = prop.default ?? p.default;
     const ex = prop.examples ?? p.examples;
-    const example = ex && ex.length ? ` e.g. \`${cell(typeof ex[0] === 'string' ? ex[0] : JSON.stringify(ex[0]))}\`` : '';
+    const example =
+      ex && ex.length ? ` e.g. \`${cell(typeof ex[0] === 'string' ? ex[0] : JSON.stringify(ex[0]))}\`` : '';
     rows.push(
       `| \`${key}\`${required.has(key) ? ' (required)' : ''} | ${cell(typeOf(prop))} | ${
         dflt === undefined ? '' : `\`${cell(JSON.stringify(dflt))}\``

@@ -7,9 +7,11 @@ const run = promisify(execFile);
 
 describe('docs/workflow-reference.md', () => {
   it('is generated from the current schema (node scripts/gen-workflow-reference.js)', async () => {
-    const r = await run(process.execPath, ['scripts/gen-workflow-reference.js', '--check'], { cwd: REPO_ROOT }).then(
+    const r = await run(process.execPath, ['scripts/gen-workflow-reference.js', '--check'], {
+      cwd: REPO_ROOT,
+    }).then(
       () => 0,
-      (e: { code: number }) => e.code,
+      (e: unknown) => (e as { code: number }).code,
     );
     expect(r).toBe(0);
   });
