@@ -144,6 +144,29 @@ export async function createDaytonaClient(config: DaytonaClientConfig): Promise<
   return adapt(client);
 }
 
+/**
+ * Puts every toolbox request of `sandbox` under one abort switch and returns
+ * the function that throws it: requests still in flight are cancelled and new
+ * ones fail at once. Why: an exec without a timeout is sent with a 24 h HTTP
+ * deadline (the SDK lifts `requestTimeoutMs` for execs), so an exec the
+ * backend gave up on — a hung toolbox, an abort — would otherwise hold a
+ * socket open and keep the whole process alive after the run. Control-plane
+ * requests (delete, stop) use the client's own connection and are unaffected.
+ *
+ * The SDK has no public hook for this; it reaches the sandbox's (private)
+ * axios instance and sets its default `signal`. Objects without one (test
+ * doubles) get a no-op.
+ */
+export function toolboxReleaser(sandbox: DaytonaSandboxLike): () => void {
+  const instance = (sandbox as { axiosInstance?: { defaults?: { signal?: unknown } } }).axiosInstance;
+  if (!instance?.defaults) return () => undefined;
+  const controller = new AbortController();
+  instance.defaults.signal = controller.signal;
+  return () => {
+    controller.abort(new Error('the sandbox was released'));
+  };
+}
+
 function adapt(client: InstanceType<SdkModule['Daytona']>): DaytonaClientLike {
   return {
     // The SDK mutates `labels` (adds `code-toolbox-language`): pass a copy.

@@ -24,7 +24,7 @@ import type {
   Sandbox,
   TransferStats,
 } from './sandbox.js';
-import type { DaytonaFileInfoLike, DaytonaSandboxLike } from './daytona-client.js';
+import { toolboxReleaser, type DaytonaFileInfoLike, type DaytonaSandboxLike } from './daytona-client.js';
 import { classifyError, withBackoff, type BackoffConfig } from './backoff.js';
 import { removeSandbox } from './daytona-cleanup.js';
 import {
@@ -162,10 +162,12 @@ export class DaytonaSandbox implements Sandbox {
   #keepAliveWarned = false;
   #requests = 0;
   readonly #onDisposed: Array<() => void> = [];
+  readonly #release: () => void;
 
   private constructor(sdk: DaytonaSandboxLike, settings: DaytonaSandboxSettings) {
     this.#sdk = sdk;
     this.#s = settings;
+    this.#release = toolboxReleaser(sdk);
     this.id = sdk.id;
     this.name = sdk.name;
     this.workingDir = settings.workingDir;
@@ -251,6 +253,16 @@ export class DaytonaSandbox implements Sandbox {
   stopKeepAlive(): void {
     if (this.#keepAlive) clearInterval(this.#keepAlive);
     this.#keepAlive = undefined;
+  }
+
+  /**
+   * Cancels toolbox requests still in flight (an exec abandoned after a hung
+   * toolbox or an abort) and refuses new ones, so nothing of this sandbox
+   * keeps the process alive. `dispose()` does it once the sandbox is deleted;
+   * the backend's `close()` does it for sandboxes it keeps.
+   */
+  releaseConnections(): void {
+    this.#release();
   }
 
   #resolve(p: string): string {
@@ -566,6 +578,7 @@ export class DaytonaSandbox implements Sandbox {
         );
       }
     } finally {
+      this.#release();
       for (const fn of this.#onDisposed.splice(0)) fn();
     }
   }

@@ -247,7 +247,10 @@ export class DaytonaBackend implements SandboxBackend {
   }
 
   async #doClose(): Promise<void> {
-    for (const sandbox of this.#live) sandbox.stopKeepAlive();
+    for (const sandbox of this.#live) {
+      sandbox.stopKeepAlive();
+      sandbox.releaseConnections();
+    }
     if (this.#background.size > 0) {
       // A create left in flight settles within its own deadline; then one delete.
       const wait =
