@@ -2,7 +2,7 @@
  * The only contract between the engine and the terminal: the engine emits
  * these events, reporters render them. The engine never writes to stdout.
  */
-import type { JobResult, RunSummary, StepResult } from './results/types.js';
+import type { JobResult, JobStatus, RunSummary, StepResult } from './results/types.js';
 import type { Usage } from './agent/model.js';
 
 export interface PlannedJob {
@@ -10,6 +10,16 @@ export interface PlannedJob {
   slug: string;
   workflow: string;
   file: string;
+}
+
+/** `--resume`: what the resumed run keeps from earlier sessions and what it runs again. */
+export interface ResumedInfo {
+  /** Jobs whose earlier result (a verdict) is kept; they are not in `jobs`. */
+  kept: number;
+  keptByStatus: Partial<Record<JobStatus, number>>;
+  /** Jobs run again (= `jobs.length`), by reason. */
+  rerun: number;
+  reasons: { missing: number; error: number; cancelled: number; skipped: number; changed: number };
 }
 
 export type JobPhase = 'create' | 'upload' | 'steps' | 'finally' | 'artifacts' | 'teardown';
@@ -23,6 +33,8 @@ export type RunEvent =
       jobs: readonly PlannedJob[];
       /** Jobs not run this time (resume: already finished; shard: other shards). */
       skipped: number;
+      /** Set when this run continues an earlier one (`--resume`). */
+      resumed?: ResumedInfo;
       concurrency: number;
       startedAt: string;
       /** `<outputDir>/<runId>` (reporters derive it when absent). */

@@ -16,6 +16,7 @@ import { publishGitHub } from '../results/github.js';
 import { AbortReason } from '../util/abort.js';
 import { version } from './version.js';
 import { reportError } from './exit-code.js';
+import { describeChange, planResume, resumedInfo, type ResumeDecision } from '../engine/resume.js';
 
 /** After a forced teardown, how long the results may still take to be written. */
 const FORCED_FINISH_MS = 3000;
@@ -32,7 +33,7 @@ export interface ExecuteOptions {
 
 /** Runs the plan (or this shard of it). Resolves to the exit code. */
 export async function executePlan({ options, plan, io, argv }: ExecuteOptions): Promise<number> {
-  const jobs = options.shard ? selectShard(plan.jobs, options.shard) : plan.jobs;
+  const planJobs = options.shard ? selectShard(plan.jobs, options.shard) : plan.jobs;
   const controller = new AbortController();
   let interrupted: InterruptSignal | undefined;
   let reporter: Reporter | undefined;
@@ -41,6 +42,29 @@ export async function executePlan({ options, plan, io, argv }: ExecuteOptions): 
     if (reporter) reporter.onEvent(event);
     else buffered.push(event);
   };
+  // `--resume`: run again only what has no verdict yet, into the same run directory.
+  let resume: ResumeDecision | undefined;
+  if (options.resume) {
+    try {
+      resume = await planResume({
+        outputDir: options.outputDir,
+        ...(options.resume.runId !== undefined ? { runId: options.resume.runId } : {}),
+        jobs: planJobs,
+        ...(options.shard ? { shard: options.shard } : {}),
+        ...(options.force ? { force: true } : {}),
+      });
+    } catch (e) {
+      return reportError(e, io);
+    }
+    for (const note of resume.notes) emit({ type: 'warning', message: note });
+    if (resume.changes.length > 0) {
+      emit({
+        type: 'warning',
+        message: `--force: the workflows changed since run ${resume.runId} started; running all jobs of the changed ones again:\n${resume.changes.map((c) => `  ${describeChange(c)}`).join('\n')}`,
+      });
+    }
+  }
+  const jobs = resume ? resume.rerun : planJobs;
   // A signal during preflight cancels before anything is created.
   if (io.signal?.aborted) return signalExitCode('SIGINT');
   io.signal?.addEventListener('abort', () => controller.abort(io.signal?.reason), { once: true });
@@ -99,7 +123,18 @@ export async function executePlan({ options, plan, io, argv }: ExecuteOptions): 
       handle = await startRun({
         jobs,
         outputDir: options.outputDir,
-        ...(options.runId !== undefined ? { runId: options.runId } : {}),
+        ...(resume
+          ? {
+              runId: resume.runId,
+              resume: true,
+              keepResult: resume.keepsResult,
+              resumed: resumedInfo(resume),
+            }
+          : options.runId !== undefined
+            ? { runId: options.runId }
+            : {}),
+        planJobs,
+        ...(options.shard ? { shard: options.shard } : {}),
         skipped: plan.jobs.length - jobs.length,
         concurrency: options.concurrency,
         ...(options.backend ? { backendOverride: options.backend } : {}),

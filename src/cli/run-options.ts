@@ -40,6 +40,8 @@ export interface RunCliOptions {
   runId?: string;
   /** `--resume [run-id]`: `runId` absent means the latest run in the output dir. */
   resume?: { runId?: string };
+  /** `--force` (with `--resume`): accept changed workflows, re-running all of their jobs. */
+  force?: boolean;
   /** `--var` overrides. */
   vars: Record<string, string>;
   varsFile?: string;
@@ -98,6 +100,10 @@ export const RUN_OPTIONS: OptionSpecs = {
     value: 'run-id',
     optionalValue: looksLikeRunId,
     description: 're-run only unfinished, errored or cancelled jobs of that run (default: the latest)',
+  },
+  force: {
+    type: 'boolean',
+    description: 'with --resume: accept changed workflows and run all of their jobs again',
   },
   ...VAR_OPTIONS,
   shard: {
@@ -244,6 +250,12 @@ export function parseRunOptions(args: ParsedArgs, io: Pick<CliIo, 'env' | 'cwd'>
   if (resume?.runId !== undefined && runId !== undefined && resume.runId !== runId) {
     throw new UsageError(`--resume ${resume.runId} and --run-id ${runId} name different runs`, 'run');
   }
+  // `--resume --run-id X` means `--resume X`.
+  if (resume !== undefined && resume.runId === undefined && runId !== undefined) resume = { runId };
+  const force = args.flag('force');
+  if (force && resume === undefined) {
+    throw new UsageError('--force only applies with --resume (it accepts changed workflows)', 'run');
+  }
 
   const shardText = args.string('shard');
   const retriesText = args.string('retries');
@@ -293,6 +305,7 @@ export function parseRunOptions(args: ParsedArgs, io: Pick<CliIo, 'env' | 'cwd'>
     outputDir: path.resolve(io.cwd, args.string('output-dir') ?? DEFAULT_OUTPUT_DIR),
     ...(runId !== undefined ? { runId } : {}),
     ...(resume !== undefined ? { resume } : {}),
+    ...(force ? { force } : {}),
     vars: parseVarFlags(args, 'run'),
     ...(varsFile !== undefined ? { varsFile } : {}),
     ...(shardText !== undefined ? { shard: parseShard(shardText, env) } : {}),

@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import type { Job } from '../workflow/types.js';
 import type { Shard } from '../workflow/plan.js';
 import type { JobStatus } from '../results/types.js';
+import type { ResumedInfo } from '../events.js';
 import type { PlanRecord, RunRecord } from '../results/run-writer.js';
 import { latestRunId, readResultIndex, readRunRecord } from '../results/read-results.js';
 import { UserError } from '../errors.js';
@@ -78,7 +79,7 @@ export interface ResumeDecision {
    * its job is in the plan and it was made by the workflow content the plan
    * has now.
    */
-  keepsResult(result: { id: string; workflowHash?: string }): boolean;
+  keepsResult: (result: { id: string; workflowHash?: string }) => boolean;
   /** Things worth a warning (a torn last line, invalid lines in results.jsonl). */
   notes: string[];
 }
@@ -105,10 +106,9 @@ export function shardLabel(shard: Shard | undefined): string | null {
  * A membership test over a recorded plan: does a result belong to it (its
  * job id is planned, and it carries the planned workflow's content hash)?
  */
-export function planMembership(plan: Pick<PlanRecord, 'workflows' | 'jobs'>): (result: {
-  id: string;
-  workflowHash?: string;
-}) => boolean {
+export function planMembership(
+  plan: Pick<PlanRecord, 'workflows' | 'jobs'>,
+): (result: { id: string; workflowHash?: string }) => boolean {
   const hashOf = new Map(plan.workflows.map((w) => [w.name, w.hash]));
   const jobHash = new Map<string, string | undefined>();
   for (const j of plan.jobs) jobHash.set(j.id, hashOf.get(j.workflow));
@@ -150,7 +150,14 @@ export function comparePlans(recorded: PlanRecord, jobs: readonly Job[]): Workfl
     const jobsRemoved = b.jobs.filter((id) => !has.has(id));
     const contentChanged = b.hash !== n.hash;
     if (contentChanged || jobsAdded.length > 0 || jobsRemoved.length > 0) {
-      changes.push({ workflow: name, file: n.file, kind: 'modified', contentChanged, jobsAdded, jobsRemoved });
+      changes.push({
+        workflow: name,
+        file: n.file,
+        kind: 'modified',
+        contentChanged,
+        jobsAdded,
+        jobsRemoved,
+      });
     }
   }
   for (const [name, b] of before) {
@@ -291,10 +298,13 @@ export async function planResume(options: ResumeOptions): Promise<ResumeDecision
 
   const { jobs: index, stats } = await readResultIndex(runDir);
   const notes: string[] = [];
-  if (stats.torn) notes.push('the last line of results.jsonl was cut short (the run was killed while writing it); ignored');
+  if (stats.torn)
+    notes.push('the last line of results.jsonl was cut short (the run was killed while writing it); ignored');
   if (stats.invalid.length > 0) {
     const lines = stats.invalid.slice(0, MAX_LISTED_IDS).map((i) => `${i.line} (${i.reason})`);
-    notes.push(`ignored ${plural(stats.invalid.length, 'invalid line')} in results.jsonl: ${lines.join(', ')}`);
+    notes.push(
+      `ignored ${plural(stats.invalid.length, 'invalid line')} in results.jsonl: ${lines.join(', ')}`,
+    );
   }
 
   const rerun: Job[] = [];
@@ -339,6 +349,16 @@ export async function planResume(options: ResumeOptions): Promise<ResumeDecision
   };
 }
 
+/** The `run started` event's view of a decision. */
+export function resumedInfo(d: ResumeDecision): ResumedInfo {
+  return {
+    kept: d.kept,
+    keptByStatus: { ...d.keptByStatus },
+    rerun: d.rerun.length,
+    reasons: { ...d.reasons },
+  };
+}
+
 /** One line about a resume decision, for the log: what is kept, what runs again and why. */
 export function describeResume(d: ResumeDecision): string {
   const keptParts = Object.entries(d.keptByStatus).map(([status, n]) => `${n} ${status}`);
@@ -347,6 +367,8 @@ export function describeResume(d: ResumeDecision): string {
     .map(([reason, n]) => `${n} ${reason}`);
   const kept = d.kept === 0 ? 'no jobs kept' : `${plural(d.kept, 'job')} kept (${keptParts.join(', ')})`;
   const rerun =
-    d.rerun.length === 0 ? 'nothing to run again' : `${plural(d.rerun.length, 'job')} to run (${why.join(', ')})`;
+    d.rerun.length === 0
+      ? 'nothing to run again'
+      : `${plural(d.rerun.length, 'job')} to run (${why.join(', ')})`;
   return `resuming run ${d.runId}: ${kept}; ${rerun}`;
 }

@@ -5,7 +5,7 @@
  * started, retries, warnings) and each job's step lines are printed as one
  * `::group::` block when the job finishes, so blocks never interleave.
  */
-import type { RunEvent } from '../events.js';
+import type { ResumedInfo, RunEvent } from '../events.js';
 import type { JobResult, StepResult } from '../results/types.js';
 import { firstLine, formatDuration, jobErrorText } from '../results/summary.js';
 import { unreachable } from '../util/unreachable.js';
@@ -26,6 +26,18 @@ export function outputTail(text: string, n = OUTPUT_TAIL_LINES): string[] {
   return lines
     .slice(-n)
     .map((l) => (l.length > OUTPUT_LINE_CHARS ? `${l.slice(0, OUTPUT_LINE_CHARS - 1)}…` : l));
+}
+
+/** `20 kept (18 passed, 2 failed), 10 to run again (7 missing, 3 error)`. */
+export function resumedText(r: ResumedInfo): string {
+  const list = (counts: Readonly<Record<string, number | undefined>>): string =>
+    Object.entries(counts)
+      .filter((e): e is [string, number] => (e[1] ?? 0) > 0)
+      .map(([k, n]) => `${n} ${k}`)
+      .join(', ');
+  const kept = r.kept > 0 ? `${r.kept} kept (${list(r.keptByStatus)})` : 'none kept';
+  const rerun = r.rerun > 0 ? `${r.rerun} to run again (${list(r.reasons)})` : 'nothing to run again';
+  return `${kept}, ${rerun}`;
 }
 
 /** Plain reporter: see the module comment. */
@@ -58,7 +70,11 @@ export class PlainReporter implements Reporter {
         switch (e.reason) {
           case 'started': {
             this.#runId = e.runId;
-            const skipped = e.skipped > 0 ? ` (${e.skipped} skipped)` : '';
+            const skipped = e.resumed
+              ? ` (resumed: ${resumedText(e.resumed)}${e.skipped > e.resumed.kept ? `; ${e.skipped - e.resumed.kept} in other shards` : ''})`
+              : e.skipped > 0
+                ? ` (${e.skipped} skipped)`
+                : '';
             this.#out(
               p.bold(
                 `rho-flow run ${e.runId}: ${e.jobs.length} job${e.jobs.length === 1 ? '' : 's'}${skipped}, concurrency ${e.concurrency}`,

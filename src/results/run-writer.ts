@@ -146,6 +146,14 @@ export interface RunWriterOptions {
    * existing run.json is an error (run ids must not collide).
    */
   resume?: boolean;
+  /**
+   * With `resume`: which earlier results still count in the summary (e.g.
+   * only those of jobs still in the plan, made by the same workflow
+   * content). The others stay in results.jsonl as history. Default: all.
+   */
+  keepResult?: (result: JobResult) => boolean;
+  /** `--shard i/n`: recorded in summary.json. */
+  shard?: { index: number; total: number };
   /** File name of the JUnit report (default `junit.xml`; shards: `junit-2-of-4.xml`). */
   junitFile?: string;
   /** fsync results and reports (default true). Off only for throwaway output (benchmarks). */
@@ -173,6 +181,7 @@ export class RunWriter {
   readonly #fsync: boolean;
   readonly #jobFileCaps: Pick<JobFilesOptions, 'maxLogBytes' | 'maxTranscriptBytes'>;
   readonly #locate: LineLocator;
+  readonly #shard: RunWriterOptions['shard'];
   /** Serializes appends so lines never interleave. */
   #appendChain: Promise<void> = Promise.resolve();
   #syncs = 0;
@@ -196,6 +205,7 @@ export class RunWriter {
       ...(options.maxTranscriptBytes !== undefined ? { maxTranscriptBytes: options.maxTranscriptBytes } : {}),
     };
     this.#locate = lineLocator(record.plan);
+    this.#shard = options.shard;
   }
 
   /**
@@ -241,8 +251,9 @@ export class RunWriter {
       record.sessions[record.sessions.length - 1] ?? session,
     );
     if (options.resume) {
+      const keep = options.keepResult;
       await scanResults(writer.resultsPath, (result) => {
-        writer.#summary.add(result);
+        if (!keep || keep(result)) writer.#summary.add(result);
       });
     }
     await writer.#writeRunJson();
@@ -338,13 +349,16 @@ export class RunWriter {
     // A job recorded just before finish() still belongs in the summary.
     await Promise.allSettled([...this.#inFlight]);
     await this.#appendChain;
-    const summary = this.#summary.build({
-      runId: this.#record.runId,
-      startedAt: this.#session.startedAt,
-      endedAt,
-      exitCode: options.exitCode,
-      ...(options.interrupted ? { interrupted: options.interrupted } : {}),
-    });
+    const summary: RunSummary = {
+      ...this.#summary.build({
+        runId: this.#record.runId,
+        startedAt: this.#session.startedAt,
+        endedAt,
+        exitCode: options.exitCode,
+        ...(options.interrupted ? { interrupted: options.interrupted } : {}),
+      }),
+      ...(this.#shard ? { shard: { index: this.#shard.index, total: this.#shard.total } } : {}),
+    };
     await writeJsonAtomic(this.summaryPath, summary, { fsync: this.#fsync });
     await writeJUnitReport({
       path: this.junitPath,

@@ -123,6 +123,8 @@ export interface RunSummary {
   /** Set when the run was interrupted by a signal. */
   interrupted?: 'SIGINT' | 'SIGTERM' | 'SIGHUP';
   exitCode: number;
+  /** `--shard i/n`: this run covered one slice of the plan (`rho-flow merge` combines them). */
+  shard?: { index: number; total: number };
 }
 
 /**
