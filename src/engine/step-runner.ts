@@ -1,5 +1,8 @@
 import type { ExprContext, ExprValue } from '../expr/evaluate.js';
 import { truthy } from '../expr/evaluate.js';
+import type { Expr } from '../expr/ast.js';
+import type { Template } from '../expr/template.js';
+import { unreachable } from '../util/unreachable.js';
 import type { Job, PromptStep, RunStep, Step } from '../workflow/types.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import type { StepResult, StepStatus } from '../results/types.js';
@@ -63,6 +66,33 @@ function exprContext(state: JobState): ExprContext {
   };
 }
 
+const STATUS_FUNCTIONS: ReadonlySet<string> = new Set(['success', 'failure', 'always', 'cancelled']);
+
+function exprCallsStatus(e: Expr): boolean {
+  switch (e.kind) {
+    case 'literal':
+    case 'ident':
+      return false;
+    case 'member':
+      return exprCallsStatus(e.object);
+    case 'index':
+      return exprCallsStatus(e.object) || exprCallsStatus(e.index);
+    case 'call':
+      return STATUS_FUNCTIONS.has(e.callee) || e.args.some(exprCallsStatus);
+    case 'unary':
+      return exprCallsStatus(e.operand);
+    case 'binary':
+      return exprCallsStatus(e.left) || exprCallsStatus(e.right);
+    default:
+      throw new Error(`Unknown expression kind: ${unreachable(e)}`);
+  }
+}
+
+/** Whether a condition calls success(), failure(), always() or cancelled() anywhere. */
+export function callsStatusFunction(condition: Template): boolean {
+  return condition.parts.some((p) => p.kind === 'expr' && exprCallsStatus(p.expr));
+}
+
 function outcomeOf(status: StepStatus): string {
   switch (status) {
     case 'passed':
@@ -118,7 +148,12 @@ export async function runStep(
   let shouldRun: boolean;
   try {
     // Default condition: success() for main steps; finally steps always run.
-    shouldRun = step.if ? truthy(step.if.evaluateValue(ctx)) : isFinally || (!state.failed && !state.aborted);
+    // As in GitHub Actions, a main step's `if:` without a status function
+    // (success(), failure(), always(), cancelled()) means `success() && (…)`.
+    const statusOk = isFinally || (!state.failed && !state.aborted);
+    shouldRun = step.if
+      ? (isFinally || callsStatusFunction(step.if) || statusOk) && truthy(step.if.evaluateValue(ctx))
+      : statusOk;
     if (!isFinally && state.aborted) shouldRun = false;
   } catch (e) {
     const { error } = classifyError(e);
