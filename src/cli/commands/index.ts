@@ -31,6 +31,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./schema.js')).schemaCommand,
   },
   {
+    name: 'merge',
+    summary: 'combine shard run directories into one run',
+    load: async () => (await import('./merge.js')).mergeCommand,
+  },
+  {
     name: 'cleanup',
     summary: 'remove sandboxes and workspaces left behind by dead runs',
     load: async () => (await import('./cleanup.js')).cleanupCommand,
