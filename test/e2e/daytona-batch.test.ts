@@ -163,3 +163,60 @@ artifacts:
     }
   });
 });
+
+describe('rho-flow run --backend daytona: uploading a large tree', () => {
+  it('a 2,000-file tree takes as many HTTP requests as a 10-file one (one tar archive)', async () => {
+    await using fake = await startFakeDaytona();
+    await using rig = await RunRig.create();
+    for (const [size, files] of [
+      ['small', 10],
+      ['big', 2000],
+    ] as const) {
+      for (let i = 0; i < files; i++) {
+        await rig.write(`trees/${size}/d${i % 20}/f${i}.txt`, `file ${i}\n`);
+      }
+    }
+    await rig.write(
+      'upload.yaml',
+      `name: upload
+sandbox:
+  backend: daytona
+strategy:
+  matrix:
+    size: [small, big]
+uploads:
+  - ./trees/\${{ matrix.size }}:/work/tree
+steps:
+  - run: echo "files=$(find /work/tree -type f | wc -l)" >> "$RHO_FLOW_OUTPUT"
+`,
+    );
+    const r = await rig.run(
+      ['run', 'upload.yaml', '-j', '2', '-o', 'out', '--reporter', 'plain'],
+      daytonaCliEnv(fake),
+    );
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    const results = await rig.results();
+    const counted = Object.fromEntries(
+      results.map((x) => [
+        (x.matrix as { size: string }).size,
+        (x.steps as Array<{ outputs: Record<string, string> }>)[0]?.outputs.files,
+      ]),
+    );
+    expect(counted).toEqual({ small: '10', big: '2000' });
+    // Requests per sandbox and endpoint, as the server counted them.
+    const perJob = Object.fromEntries(
+      results.map((x) => {
+        const id = x.sandboxId as string;
+        const byEndpoint: Record<string, number> = {};
+        for (const q of fake.requests.filter((q) => q.sandboxId === id)) {
+          byEndpoint[q.endpoint] = (byEndpoint[q.endpoint] ?? 0) + 1;
+        }
+        return [(x.matrix as { size: string }).size, byEndpoint];
+      }),
+    );
+    expect(perJob.big).toEqual(perJob.small);
+    // create, probe, archive upload + unpack, the step, delete.
+    expect(perJob.big).toEqual({ create: 1, exec: 3, upload: 1, delete: 1 });
+    expect(fake.live()).toEqual([]);
+  });
+});
