@@ -148,6 +148,25 @@ function abortPromise(signal: AbortSignal | undefined): { promise: Promise<'abor
   return { promise, clear: () => onAbort && signal.removeEventListener('abort', onAbort) };
 }
 
+/**
+ * Settles with `op`, or rejects with the signal's reason as soon as `signal`
+ * aborts. The SDK's toolbox calls cannot be cancelled (and a hung toolbox
+ * never answers), so an abort stops the *wait*: the request itself lives on,
+ * harmlessly, until `releaseConnections()` cancels it; its late outcome is
+ * ignored. This is what keeps a job's timeout in charge of every phase.
+ */
+function raceAbort<T>(op: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return op;
+  op.catch(() => undefined);
+  const aborted = abortPromise(signal);
+  return Promise.race([
+    op,
+    aborted.promise.then((): never => {
+      throw signal.reason;
+    }),
+  ]).finally(aborted.clear);
+}
+
 /** A started Daytona sandbox. Create it with {@link DaytonaSandbox.open}. */
 export class DaytonaSandbox implements Sandbox {
   readonly backend = 'daytona' as const;
@@ -284,13 +303,19 @@ export class DaytonaSandbox implements Sandbox {
     if (command.length > MAX_INLINE_SCRIPT) {
       const file = `${SCRATCH_DIR}/script-${nonce()}.sh`;
       this.#requests++;
-      await this.#sdk.fs.uploadFiles([
-        { source: Buffer.from(`${script}\nrm -f -- ${shq(file)}\n`), destination: file },
-      ]);
+      await raceAbort(
+        this.#sdk.fs.uploadFiles([
+          { source: Buffer.from(`${script}\nrm -f -- ${shq(file)}\n`), destination: file },
+        ]),
+        signal,
+      );
       command = `bash ${file}`;
     }
     this.#requests++;
-    const r = await this.#sdk.process.executeCommand(command, undefined, undefined, timeoutS);
+    const r = await raceAbort(
+      this.#sdk.process.executeCommand(command, undefined, undefined, timeoutS),
+      signal,
+    );
     return { exitCode: r.exitCode, output: r.result };
   }
 
@@ -382,12 +407,12 @@ export class DaytonaSandbox implements Sandbox {
     }
   }
 
-  /** Retries an idempotent file API call on transient errors. */
+  /** Retries an idempotent file API call on transient errors; an abort stops it at once. */
   #retrying<T>(op: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     return withBackoff(
       () => {
         this.#requests++;
-        return op();
+        return raceAbort(op(), signal);
       },
       { config: this.#s.backoff, ...(signal ? { signal } : {}) },
     );
@@ -434,9 +459,12 @@ export class DaytonaSandbox implements Sandbox {
     }
     try {
       this.#requests++;
-      await this.#sdk.fs.uploadFiles(
-        [{ source: typeof data === 'string' ? Buffer.from(data) : data, destination: abs }],
-        this.#s.transferTimeoutSec,
+      await raceAbort(
+        this.#sdk.fs.uploadFiles(
+          [{ source: typeof data === 'string' ? Buffer.from(data) : data, destination: abs }],
+          this.#s.transferTimeoutSec,
+        ),
+        options.signal,
       );
       if (options.mode !== undefined) {
         const r = await this.#script(
@@ -527,7 +555,7 @@ export class DaytonaSandbox implements Sandbox {
     const abs = this.#resolve(p);
     try {
       this.#requests++;
-      await this.#sdk.fs.deleteFile(abs, options.recursive ?? false);
+      await raceAbort(this.#sdk.fs.deleteFile(abs, options.recursive ?? false), options.signal);
     } catch (err) {
       throw this.#fileError(`removing ${abs}`, abs, err, options.signal);
     }
@@ -539,8 +567,8 @@ export class DaytonaSandbox implements Sandbox {
     options: { exclude?: readonly string[]; signal?: AbortSignal } = {},
   ): Promise<TransferStats> {
     this.#checkUsable();
-    const stats = await uploadPath(this.#host(), localPath, remotePath, options);
-    return stats;
+    // The transfer checks the signal between its requests; the race also ends a request that hangs.
+    return raceAbort(uploadPath(this.#host(), localPath, remotePath, options), options.signal);
   }
 
   async download(
@@ -549,7 +577,7 @@ export class DaytonaSandbox implements Sandbox {
     options: { signal?: AbortSignal } = {},
   ): Promise<DownloadResult> {
     this.#checkUsable();
-    return downloadPath(this.#host(), remotePath, localDir, options);
+    return raceAbort(downloadPath(this.#host(), remotePath, localDir, options), options.signal);
   }
 
   /**
