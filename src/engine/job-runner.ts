@@ -172,6 +172,12 @@ export async function runJobAttempt(
         signal: artSignal,
       });
       for (const w of artifacts.warnings) engine.onEvent({ type: 'warning', jobId: job.id, message: w });
+      // The job's timeout covers artifact collection too: if it ran out there, the job timed out.
+      if (status === 'passed' && abortKind(jobSignal) === 'job-timeout') {
+        const reason = jobSignal.reason instanceof AbortReason ? jobSignal.reason.message : 'job timeout';
+        status = 'timed-out';
+        error = { kind: 'step', code: 'job-timeout', message: `${reason} (while collecting artifacts)` };
+      }
       if (status === 'passed' && artifacts.requiredMissing.length > 0) {
         status = 'failed';
         error = {
