@@ -187,31 +187,75 @@ describe('rho-flow run --backend daytona under injected faults', () => {
     expectNothingLeft(fake);
   });
 
-  it('a toolbox that hangs: the job timeout wins (timed-out, bounded wall time) and the sandbox is deleted', async () => {
+  it('a toolbox that hangs (in a step, an upload, an artifact download): the job timeout wins and the sandbox is deleted', async () => {
     await using fake = await startFakeDaytona();
     await using rig = await RunRig.create();
-    await rig.write('hang.yaml', workflow('hang', '  - run: echo TOOLBOX-HANG-MARKER\n', 'timeout: 3s\n'));
-    const hang = fake.inject({
-      endpoint: 'exec',
-      times: Infinity,
-      mode: 'hang',
-      match: execRuns('TOOLBOX-HANG-MARKER'),
-    });
+    await rig.write('tree/a.txt', 'a\n');
+    await rig.write(
+      'hang-step.yaml',
+      workflow('hang-step', '  - run: echo TOOLBOX-HANG-MARKER\n', 'timeout: 3s\n'),
+    );
+    await rig.write(
+      'hang-upload.yaml',
+      workflow('hang-upload', '  - run: echo never\n', 'timeout: 3s\nuploads:\n  - ./tree:/work/tree\n'),
+    );
+    await rig.write(
+      'hang-artifact.yaml',
+      workflow(
+        'hang-artifact',
+        '  - run: echo out > /work/out.txt\n',
+        'timeout: 3s\nartifacts:\n  - path: /work/out.txt\n',
+      ),
+    );
+    const faults = [
+      fake.inject({
+        endpoint: 'exec',
+        times: Infinity,
+        mode: 'hang',
+        match: execRuns('TOOLBOX-HANG-MARKER'),
+      }),
+      // The command that unpacks the uploaded archive.
+      fake.inject({ endpoint: 'exec', times: Infinity, mode: 'hang', match: execRuns('tar -x') }),
+      fake.inject({ endpoint: 'download', times: Infinity, mode: 'hang' }),
+    ];
     const started = Date.now();
     const r = await rig.run(
-      ['run', 'hang.yaml', '-o', 'out', '--grace-period', '2s', '--reporter', 'plain'],
+      [
+        'run',
+        'hang-step.yaml',
+        'hang-upload.yaml',
+        'hang-artifact.yaml',
+        '-j',
+        '3',
+        '-o',
+        'out',
+        '--grace-period',
+        '2s',
+        '--reporter',
+        'plain',
+      ],
       daytonaCliEnv(fake),
       40_000,
     );
     const elapsed = Date.now() - started;
     expect(r.code, r.stderr + r.stdout).toBe(1);
-    expect(hang.hits).toBe(1);
-    const [result] = await rig.results();
-    expect(result).toMatchObject({ status: 'timed-out', attempts: 1, error: { code: 'job-timeout' } });
-    expect(result?.durationMs as number).toBeLessThan(3000 + 2000 + 2000);
-    // Process start and SDK import (~3–4 s) + the 3 s timeout + the kill wait, well short of any hang.
+    for (const f of faults) expect(f.hits).toBe(1);
+    const results = byId(await rig.results());
+    for (const id of ['hang-step', 'hang-upload', 'hang-artifact']) {
+      expect(results[id], id).toMatchObject({
+        status: 'timed-out',
+        attempts: 1,
+        error: { code: 'job-timeout' },
+      });
+      // The 3 s timeout, then at most the grace period (artifacts) and the kill wait.
+      expect(results[id]?.durationMs as number, id).toBeLessThan(3000 + 2000 + 2000);
+    }
+    expect(results['hang-artifact']?.artifacts).toEqual([
+      expect.objectContaining({ path: '/work/out.txt', status: 'error', message: 'cancelled' }),
+    ]);
+    // Process start and SDK import + the 3 s timeout + grace and kill waits, well short of any hang.
     expect(elapsed).toBeLessThan(15_000);
-    expect(fake.sandboxes).toHaveLength(1);
+    expect(fake.sandboxes).toHaveLength(3);
     expectNothingLeft(fake);
   });
 });
