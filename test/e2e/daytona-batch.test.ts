@@ -165,7 +165,7 @@ artifacts:
 });
 
 describe('rho-flow run --backend daytona: uploading a large tree', () => {
-  it('a 2,000-file tree takes as many HTTP requests as a 10-file one (one tar archive)', async () => {
+  it('a 2,000-file tree takes as many HTTP requests as a 10-file one (one tar archive); --backend overrides the file', async () => {
     await using fake = await startFakeDaytona();
     await using rig = await RunRig.create();
     for (const [size, files] of [
@@ -179,8 +179,6 @@ describe('rho-flow run --backend daytona: uploading a large tree', () => {
     await rig.write(
       'upload.yaml',
       `name: upload
-sandbox:
-  backend: daytona
 strategy:
   matrix:
     size: [small, big]
@@ -191,7 +189,7 @@ steps:
 `,
     );
     const r = await rig.run(
-      ['run', 'upload.yaml', '-j', '2', '-o', 'out', '--reporter', 'plain'],
+      ['run', 'upload.yaml', '--backend', 'daytona', '-j', '2', '-o', 'out', '--reporter', 'plain'],
       daytonaCliEnv(fake),
     );
     expect(r.code, r.stderr + r.stdout).toBe(0);

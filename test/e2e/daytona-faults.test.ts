@@ -4,6 +4,8 @@
  * with zero sandboxes left on the server. Retry and timeout delays are shrunk
  * through `RHO_FLOW_DAYTONA_TUNING` (see `daytonaCliEnv`).
  */
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sandboxName } from '../../src/sandbox/daytona-create.js';
 import { startFakeDaytona, type FakeDaytona } from '../helpers/fake-daytona/index.js';
@@ -144,11 +146,18 @@ describe('rho-flow run --backend daytona under injected faults', () => {
     expectNothingLeft(fake);
   });
 
-  it('5xx on exec: a persistent fault ends the job as error (exit 3) after --retries; a transient one passes on the retry', async () => {
+  it('5xx on exec or create: a persistent fault ends the job as error (exit 3) after --retries; a transient one passes on the retry', async () => {
     await using fake = await startFakeDaytona();
     await using rig = await RunRig.create();
     await rig.write('exec-down.yaml', workflow('exec-down', '  - run: echo EXEC-DOWN-MARKER\n'));
     await rig.write('exec-blip.yaml', workflow('exec-blip', '  - run: echo EXEC-BLIP-MARKER\n'));
+    await rig.write('create-down.yaml', workflow('create-down', '  - run: echo never\n'));
+    const createDown = fake.inject({
+      endpoint: 'create',
+      times: Infinity,
+      status: 503,
+      match: ({ body }) => ((body as { name?: string } | undefined)?.name ?? '').includes('-create-down-'),
+    });
     fake.inject({ endpoint: 'exec', times: Infinity, status: 503, match: execRuns('EXEC-DOWN-MARKER') });
     const blip = fake.inject({
       endpoint: 'exec',
@@ -161,8 +170,9 @@ describe('rho-flow run --backend daytona under injected faults', () => {
         'run',
         'exec-down.yaml',
         'exec-blip.yaml',
+        'create-down.yaml',
         '-j',
-        '2',
+        '3',
         '-o',
         'out',
         '--retries',
@@ -182,6 +192,17 @@ describe('rho-flow run --backend daytona under injected faults', () => {
     });
     expect(results['exec-blip']).toMatchObject({ status: 'passed', attempts: 2 });
     expect(blip.hits).toBe(1);
+    // Each attempt tried the create 3 times (2 tuned transient retries), looking the name up in between.
+    expect(results['create-down']).toMatchObject({
+      status: 'error',
+      attempts: 2,
+      error: { kind: 'sandbox', code: 'create-failed' },
+    });
+    expect(createDown.hits).toBe(6);
+    const summary = JSON.parse(await fs.readFile(path.join(await rig.runDir(), 'summary.json'), 'utf8')) as {
+      counts: Record<string, number>;
+    };
+    expect(summary.counts).toMatchObject({ passed: 1, failed: 0, error: 2 });
     expect(fake.sandboxes).toHaveLength(4);
     expect(fake.sandboxes.map((s) => s.name.slice(-3)).sort()).toEqual(['-a1', '-a1', '-a2', '-a2']);
     expectNothingLeft(fake);
