@@ -178,7 +178,9 @@ function annotationFor(job: SummaryJob, locate: LineLocator | undefined): string
   const where = job.slug !== undefined ? `\nlog: jobs/${job.slug}/log.txt` : '';
   const error = firstLine(job.error, 1000) || `job ${job.status}`;
   const step =
-    job.failedStep !== undefined && !error.includes(`step ${job.failedStep}`)
+    job.failedStep !== undefined &&
+    !error.includes(`step ${job.failedStep}`) &&
+    !error.includes(`step '${job.failedStep}'`)
       ? ` (step ${job.failedStep})`
       : '';
   const message = `${error}${step}${where}`;
