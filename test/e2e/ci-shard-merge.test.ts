@@ -166,11 +166,22 @@ describe('rho-flow merge', () => {
     const lines = await resultLines(copy);
     const target = lines.find((l) => l.status === 'passed')!;
     const later = { ...target, status: 'failed', endedAt: new Date(Date.now() + 60_000).toISOString() };
-    await fs.appendFile(path.join(copy, 'results.jsonl'), JSON.stringify(later) + '\n');
+    // A result made by another version of the workflow (an interrupted --force resume) never counts.
+    const stale = {
+      ...target,
+      status: 'error',
+      workflowHash: 'old',
+      endedAt: new Date(Date.now() + 120_000).toISOString(),
+    };
+    await fs.appendFile(
+      path.join(copy, 'results.jsonl'),
+      JSON.stringify(later) + '\n' + JSON.stringify(stale) + '\n',
+    );
 
     const r = await merge(['s1/ci-7', 's2/ci-7', 's3/ci-7', 'rerun/ci-7', '-o', 'dups', '--run-id', 'd']);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('4 job id(s) have results in more than one run (1 with different statuses)');
+    expect(r.stderr).toContain('ignored 1 result(s) that belong to another version of their workflow');
     expect(r.stderr).toContain(
       `  conflict: ${target.id} in s1/ci-7 (passed), rerun/ci-7 (failed); using rerun/ci-7`,
     );
