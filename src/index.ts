@@ -12,7 +12,14 @@
 
 // Workflows
 export { loadWorkflowFile, loadWorkflows, type LoadOptions } from './workflow/load.js';
-export { buildPlan, selectShard, type Plan, type PlanOptions, type PlanResult, type Shard } from './workflow/plan.js';
+export {
+  buildPlan,
+  selectShard,
+  type Plan,
+  type PlanOptions,
+  type PlanResult,
+  type Shard,
+} from './workflow/plan.js';
 export { formatDiagnostic, formatGithubDiagnostic } from './workflow/diagnostic.js';
 export type { Diagnostic, Location, Position, Severity } from './workflow/diagnostic.js';
 export type * from './workflow/types.js';
@@ -29,14 +36,28 @@ export type { ExprValue, ExprContext } from './expr/index.js';
 
 // Running
 export { runWorkflows, WorkflowValidationError, type RunWorkflowsOptions } from './api.js';
-export { startRun, defaultRetryDelay, type RunOptions, type RunHandle } from './engine/run-workflows.js';
+export {
+  startRun,
+  defaultRetryDelay,
+  modelRetryFromEnv,
+  type RunOptions,
+  type RunHandle,
+} from './engine/run-workflows.js';
+export { planResume, type ResumeDecision, type ResumeOptions } from './engine/resume.js';
+export { mergeRuns, type MergeOutcome, type MergeRunsOptions } from './results/merge-runs.js';
 export { runExitCode, signalExitCode, type InterruptSignal } from './engine/run-exit-code.js';
 export { newRunId } from './engine/run-id.js';
 export type { ModelProvider, ResolvedStepModel } from './engine/engine-options.js';
 export type { RunEvent, RunEventListener, PlannedJob, JobPhase } from './events.js';
 export type * from './results/types.js';
 export { RunWriter, planRecordFromJobs } from './results/run-writer.js';
-export { readResults, readResultIndex, readSummary, readRunRecord, latestRunId } from './results/read-results.js';
+export {
+  readResults,
+  readResultIndex,
+  readSummary,
+  readRunRecord,
+  latestRunId,
+} from './results/read-results.js';
 export { writeJUnitReport } from './results/junit.js';
 export { publishGitHub } from './results/github.js';
 export { chooseReporter, type Reporter, type ReporterMode } from './reporters/reporter.js';
@@ -48,11 +69,24 @@ export { runPromptStep, type PromptStepOptions, type PromptStepResult } from './
 export { MemoryTranscript, type TranscriptSink, type TranscriptEvent } from './agent/transcript.js';
 export { defaultSystemPrompt } from './agent/system-prompt.js';
 export { TOOLS } from './agent/tools/index.js';
-export type { Model, ModelRequest, ModelResponse, ChatMessage, ToolCall, ToolDefinition, Usage } from './agent/model.js';
+export type {
+  Model,
+  ModelRequest,
+  ModelResponse,
+  ChatMessage,
+  ToolCall,
+  ToolDefinition,
+  Usage,
+} from './agent/model.js';
 export { OpenAIModel, type OpenAIModelOptions } from './agent/openai-model.js';
 export { ReplayModel } from './agent/replay-model.js';
 export { RecordingModel } from './agent/recording-model.js';
-export { DefaultModelProvider, preflightModels, resolveModelName, DEFAULT_MODEL } from './agent/model-config.js';
+export {
+  DefaultModelProvider,
+  preflightModels,
+  resolveModelName,
+  DEFAULT_MODEL,
+} from './agent/model-config.js';
 
 // Sandboxes
 export { loadBackend } from './sandbox/registry.js';

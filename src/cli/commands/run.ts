@@ -9,8 +9,23 @@ import { loadInput } from '../workflow-input.js';
 import { selectShard, type Plan } from '../../workflow/plan.js';
 
 /** `--dry-run`: the plan (this shard's part of it), then nothing. */
-function printDryRun(options: RunCliOptions, plan: Plan, io: CliIo): number {
-  const jobs = options.shard ? selectShard(plan.jobs, options.shard) : plan.jobs;
+async function printDryRun(options: RunCliOptions, plan: Plan, io: CliIo): Promise<number> {
+  let jobs = options.shard ? selectShard(plan.jobs, options.shard) : plan.jobs;
+  let resumed = '';
+  if (options.resume) {
+    // What `--resume` would run again, decided exactly as a real resume would.
+    const { planResume, describeChange } = await import('../../engine/resume.js');
+    const decision = await planResume({
+      outputDir: options.outputDir,
+      ...(options.resume.runId !== undefined ? { runId: options.resume.runId } : {}),
+      jobs,
+      ...(options.shard ? { shard: options.shard } : {}),
+      ...(options.force ? { force: true } : {}),
+    });
+    for (const c of decision.changes) println(io.stderr, `changed: ${describeChange(c)}`);
+    resumed = ` to run again in ${decision.runId} (${decision.kept} kept)`;
+    jobs = decision.rerun;
+  }
   if (options.reporter === 'json') {
     println(io.stdout, JSON.stringify(jobs.map(jobToJson), null, 2));
   } else {
@@ -19,7 +34,7 @@ function printDryRun(options: RunCliOptions, plan: Plan, io: CliIo): number {
   const shard = options.shard
     ? ` (shard ${options.shard.index}/${options.shard.total}: ${jobs.length} of ${plan.jobs.length} jobs)`
     : '';
-  println(io.stderr, `dry run: ${describePlan(jobs)}${shard}; nothing was created`);
+  println(io.stderr, `dry run: ${describePlan(jobs)}${resumed}${shard}; nothing was created`);
   return ExitCode.OK;
 }
 
@@ -59,7 +74,7 @@ export const runCommand: Command = {
       return ExitCode.INVALID;
     }
     printDiagnosticsText(input.diagnostics, io, 'stderr');
-    if (options.dryRun) return printDryRun(options, input.plan, io);
+    if (options.dryRun) return await printDryRun(options, input.plan, io);
     const { executePlan } = await import('../run-exec.js');
     return executePlan({ options, plan: input.plan, io, argv: ['run', ...argv] });
   },
