@@ -1,0 +1,224 @@
+#!/usr/bin/env node
+/**
+ * Target 2 — cloud concurrency efficiency (issue 7). Needs `npm run build` and
+ * bwrap (the fake Daytona server runs each exec in a jail).
+ *
+ *   node bench/cloud-concurrency.js [--jobs 100] [--concurrency 25] [--runs 3] [--json]
+ *
+ * `rho-flow run --backend daytona -j 25` of 100 jobs (an upload, one run step,
+ * one artifact) against the fake Daytona server in this process, with
+ * injected latency: create 300 ms, each exec 30 ms, upload/download 50 ms,
+ * delete 100 ms. The CLI is a separate process, as in real use.
+ *
+ * Ideal wall time = waves × the per-job critical path, where waves =
+ * ceil(jobs / concurrency) and the critical path is the injected latency of
+ * the requests one job makes, one after the other (read from the server's
+ * request log). Efficiency = ideal / actual, with actual = the batch window
+ * the server saw (first request to last answer; the target) and the CLI's
+ * whole wall time (node startup and validation included, for context).
+ * Target ≥ 0.9, and peak live sandboxes (`fake.peakLive`) = the concurrency.
+ *
+ * The creation-rate limiter is set high (6,000/min) so that `-j` binds; one
+ * extra run with the default (300/min, 10 s of burst) shows which limit
+ * binds then.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import process from 'node:process';
+import {
+  BIN,
+  benchArgs,
+  enableTsHelpers,
+  figure,
+  machine,
+  median,
+  progress,
+  report,
+  requireBuild,
+  round,
+  runNode,
+  tempDir,
+} from './lib.js';
+
+const args = benchArgs(process.argv.slice(2), { runs: 3 });
+const JOBS = Number(args.get('--jobs') ?? (args.quick ? 50 : 100));
+const CONCURRENCY = Number(args.get('--concurrency') ?? 25);
+const LATENCY = { create: 300, exec: 30, upload: 50, download: 50, delete: 100 };
+requireBuild();
+await enableTsHelpers();
+const { startFakeDaytona } = await import('../test/helpers/fake-daytona/index.ts');
+const { FAST_DAYTONA } = await import('../test/helpers/fake-daytona/backend.ts');
+
+function workflow(n) {
+  return `name: cloud
+sandbox:
+  backend: daytona
+  image: ubuntu:24.04
+strategy:
+  repeat: ${n}
+uploads:
+  - ./input:/work/input
+steps:
+  - id: work
+    run: cat input/a.txt > out.txt && echo done
+artifacts:
+  - path: /work/out.txt
+`;
+}
+
+/** One CLI run against a fresh fake; returns the timings and the fake's view of it. */
+async function runBatch(dir, label, tuning) {
+  const fake = await startFakeDaytona({ latency: LATENCY });
+  try {
+    const out = path.join(dir, `out-${label}`);
+    const res = await runNode(
+      [BIN, 'run', path.join(dir, 'cloud.yaml'), '-j', String(CONCURRENCY), '-o', out, '--reporter', 'plain'],
+      {
+        env: {
+          DAYTONA_API_KEY: fake.apiKey,
+          DAYTONA_API_URL: fake.apiUrl,
+          DAYTONA_TARGET: undefined,
+          RHO_FLOW_DAYTONA_TUNING: JSON.stringify({ ...FAST_DAYTONA, ...tuning }),
+        },
+        keepOutput: false,
+        expectCode: 0,
+      },
+    );
+    fs.rmSync(out, { recursive: true, force: true });
+    const reqs = fake.requests;
+    const first = Math.min(...reqs.map((r) => r.at));
+    const last = Math.max(...reqs.map((r) => r.at + r.durationMs));
+    const perSandbox = new Map();
+    for (const r of reqs) {
+      if (r.sandboxId === undefined) continue;
+      const e = perSandbox.get(r.sandboxId) ?? { latency: 0, requests: 0, byEndpoint: {} };
+      e.latency += LATENCY[r.endpoint] ?? 0;
+      e.requests++;
+      e.byEndpoint[r.endpoint] = (e.byEndpoint[r.endpoint] ?? 0) + 1;
+      perSandbox.set(r.sandboxId, e);
+    }
+    const creates = reqs
+      .filter((r) => r.endpoint === 'create')
+      .map((r) => r.at)
+      .sort((a, b) => a - b);
+    if (fake.live().length !== 0) throw new Error(`${fake.live().length} sandboxes left alive`);
+    const paths = [...perSandbox.values()];
+    return {
+      wallMs: res.wallMs,
+      cpuMs: res.cpuMs,
+      windowMs: last - first,
+      startupMs: first - 0,
+      peakLive: fake.peakLive,
+      sandboxes: fake.sandboxes.length,
+      criticalPathMs: median(paths.map((p) => p.latency)),
+      requestsPerJob: median(paths.map((p) => p.requests)),
+      byEndpoint: paths[0]?.byEndpoint,
+      createSpanMs: (creates.at(-1) ?? 0) - (creates[0] ?? 0),
+    };
+  } finally {
+    await fake.close();
+  }
+}
+
+const tmp = tempDir('rho-flow-bench-cloud-');
+try {
+  const dir = tmp.path;
+  fs.mkdirSync(path.join(dir, 'input'));
+  fs.writeFileSync(path.join(dir, 'input', 'a.txt'), 'hello\n');
+  fs.writeFileSync(path.join(dir, 'input', 'b.txt'), 'world\n');
+  fs.writeFileSync(path.join(dir, 'cloud.yaml'), workflow(JOBS));
+  const waves = Math.ceil(JOBS / CONCURRENCY);
+  progress(`cloud-concurrency: ${JOBS} jobs at -j ${CONCURRENCY} (${waves} waves), ${args.runs} runs`);
+  const runs = [];
+  for (let i = 0; i < args.runs; i++) {
+    const r = await runBatch(dir, `run-${i}`, { createsPerMinute: 6000 });
+    runs.push(r);
+    progress(
+      `  run ${i + 1}: window ${round(r.windowMs)} ms, wall ${round(r.wallMs)} ms, critical path ${r.criticalPathMs} ms, peak live ${r.peakLive}, ${r.requestsPerJob} requests/job`,
+    );
+  }
+  const dflt = await runBatch(dir, 'default-limit', {});
+  progress(
+    `  default creation limit: window ${round(dflt.windowMs)} ms, creates spread over ${round(dflt.createSpanMs)} ms`,
+  );
+
+  const path1 = median(runs.map((r) => r.criticalPathMs));
+  const ideal = waves * path1;
+  const windowMs = median(runs.map((r) => r.windowMs));
+  const wallMs = median(runs.map((r) => r.wallMs));
+  const peak = Math.max(...runs.map((r) => r.peakLive));
+  report(
+    {
+      bench: 'cloud-concurrency',
+      title: `2. Cloud concurrency — ${JOBS} jobs at -j ${CONCURRENCY} against the fake Daytona server (create ${LATENCY.create} ms, exec ${LATENCY.exec} ms, up/download ${LATENCY.upload} ms, delete ${LATENCY.delete} ms)`,
+      command: `node bench/cloud-concurrency.js --jobs ${JOBS} --concurrency ${CONCURRENCY} --runs ${args.runs}`,
+      machine: machine(),
+      figures: [
+        figure(
+          'cloud.efficiency',
+          'ideal / actual (batch window at the server)',
+          round(ideal / windowMs, 3),
+          '',
+          0.9,
+          '>=',
+        ),
+        figure(
+          'cloud.peakLive',
+          'peak live sandboxes',
+          peak,
+          '',
+          CONCURRENCY,
+          '<=',
+          `target: = ${CONCURRENCY}`,
+        ),
+        figure(
+          'cloud.peakLiveReached',
+          'peak live sandboxes reached the concurrency',
+          peak === CONCURRENCY ? 1 : 0,
+          '',
+          1,
+          '>=',
+        ),
+        figure('cloud.idealMs', `ideal: ${waves} waves × critical path ${path1} ms`, ideal, 'ms'),
+        figure('cloud.windowMs', 'actual batch window', round(windowMs), 'ms'),
+        figure(
+          'cloud.efficiencyEndToEnd',
+          'ideal / CLI wall time (incl. node startup)',
+          round(ideal / wallMs, 3),
+          '',
+          undefined,
+          undefined,
+          `wall ${round(wallMs)} ms`,
+        ),
+        figure(
+          'cloud.requestsPerJob',
+          'requests per job',
+          median(runs.map((r) => r.requestsPerJob)),
+          '',
+          undefined,
+          undefined,
+          JSON.stringify(runs[0]?.byEndpoint ?? {}),
+        ),
+        figure(
+          'cloud.overheadPerJobMs',
+          'overhead per job and wave ((actual − ideal) / waves)',
+          round((windowMs - ideal) / waves),
+          'ms',
+        ),
+        figure(
+          'cloud.defaultLimitWindowMs',
+          'same batch with the default creation limit (300/min, burst 50)',
+          round(dflt.windowMs),
+          'ms',
+          undefined,
+          undefined,
+          `binding limit: ${dflt.windowMs > windowMs * 1.5 ? 'creation rate' : '--concurrency'}; creates spread over ${round(dflt.createSpanMs)} ms`,
+        ),
+      ],
+      details: { jobs: JOBS, concurrency: CONCURRENCY, waves, latency: LATENCY, runs, defaultLimit: dflt },
+    },
+    args.json,
+  );
+} finally {
+  tmp.remove();
+}

@@ -1,0 +1,268 @@
+#!/usr/bin/env node
+/* global Buffer, setInterval, clearInterval */
+/**
+ * Target 4 — scale and memory (issue 7). Needs `npm run build` and bwrap.
+ *
+ *   node bench/scale-memory.js [--jobs 5000] [--concurrency 8] [--files 1000] [--runs 3] [--json]
+ *
+ * 1. `rho-flow run` of a batch of N trivial jobs (`run: "true"`, local
+ *    backend): peak RSS of the CLI process (`VmHWM`, target ≤ 300 MB) and
+ *    its RSS sampled as the 1,000th, 2,000th, … job finishes (read from the
+ *    growing results.jsonl), which must stay flat: results are streamed to
+ *    disk, not held. "Flat" here: RSS at N finished ≤ RSS at 1,000 finished
+ *    + 10 % (the growth a compact per-job summary entry may cause).
+ * 2. `rho-flow validate` and `rho-flow list` of 1,000 workflow files
+ *    (matrix, vars, templates, several steps; 16 jobs each): ≤ 3 s each.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import process from 'node:process';
+import {
+  BIN,
+  benchArgs,
+  figure,
+  machine,
+  median,
+  progress,
+  report,
+  requireBuild,
+  round,
+  rssMb,
+  runNode,
+  tempDir,
+} from './lib.js';
+
+const args = benchArgs(process.argv.slice(2), { runs: 3 });
+const JOBS = Number(args.get('--jobs') ?? (args.quick ? 1000 : 5000));
+const CONCURRENCY = Number(args.get('--concurrency') ?? 8);
+const FILES = Number(args.get('--files') ?? (args.quick ? 200 : 1000));
+const STEP = Math.max(1, Math.round(JOBS / 5));
+requireBuild();
+
+/** The validation corpus: the workflow of bench/validate-many.js. */
+function workflowFile(i) {
+  return `# yaml-language-server: $schema=../schemas/workflow.schema.json
+name: bench-${i}
+description: Generated workflow ${i} for the validation benchmark.
+sandbox:
+  backend: local
+  working-dir: /work
+  network: off
+  env:
+    PYTHONUNBUFFERED: "1"
+    SUITE: \${{ vars.suite }}
+timeout: 30m
+profile: developer
+model: gpt-5-mini
+vars:
+  suite: unit
+  retries: 2
+strategy:
+  matrix:
+    task: [flaky-test, type-error, perf-${i}]
+    python: ["3.12", "3.13"]
+    exclude:
+      - { task: perf-${i}, python: "3.12" }
+    include:
+      - { task: docs, python: "3.13", extra: yes }
+  repeat: 2
+steps:
+  - id: baseline
+    run: |
+      echo "task=\${{ matrix.task }} python=\${{ matrix.python }}"
+      echo "result=ok" >> "$RHO_FLOW_OUTPUT"
+    timeout: 5m
+    continue-on-error: true
+  - id: fix
+    prompt: |
+      Fix \${{ matrix.task }} (suite \${{ vars.suite }}, attempt \${{ repeat.index }}).
+      The baseline said: \${{ steps.baseline.outputs.result }}
+    max-turns: 20
+    timeout: 10m
+  - id: verify
+    if: \${{ success() && steps.baseline.outputs.result == 'ok' }}
+    run: echo verify \${{ job.id }}
+finally:
+  - run: echo done
+artifacts:
+  - path: /work/out
+    to: out/
+    when: always
+`;
+}
+
+/** Counts newlines appended to `file` since the last call. */
+function lineCounter(file) {
+  let offset = 0;
+  let lines = 0;
+  const buf = Buffer.alloc(1 << 16);
+  return () => {
+    let fd;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch {
+      return lines;
+    }
+    try {
+      for (;;) {
+        const n = fs.readSync(fd, buf, 0, buf.length, offset);
+        if (n <= 0) break;
+        offset += n;
+        for (let i = 0; i < n; i++) if (buf[i] === 0x0a) lines++;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    return lines;
+  };
+}
+
+const tmp = tempDir('rho-flow-bench-scale-');
+try {
+  const dir = tmp.path;
+  const ws = path.join(dir, 'ws');
+  fs.mkdirSync(ws);
+  fs.writeFileSync(
+    path.join(dir, 'batch.yaml'),
+    `name: batch\nsandbox:\n  backend: local\nstrategy:\n  repeat: ${JOBS}\nsteps:\n  - run: "true"\n`,
+  );
+  const out = path.join(dir, 'out');
+
+  progress(`scale-memory: ${JOBS} jobs at -j ${CONCURRENCY}`);
+  const samples = []; // { finished, rssMb }
+  const timeline = [];
+  let timer;
+  const res = await runNode(
+    [
+      BIN,
+      'run',
+      path.join(dir, 'batch.yaml'),
+      '-j',
+      String(CONCURRENCY),
+      '-o',
+      out,
+      '--run-id',
+      'scale',
+      '--reporter',
+      'plain',
+    ],
+    {
+      env: { TMPDIR: ws },
+      keepOutput: false,
+      expectCode: 0,
+      onSpawn: (child) => {
+        const count = lineCounter(path.join(out, 'scale', 'results.jsonl'));
+        let next = STEP;
+        const t0 = Date.now();
+        timer = setInterval(() => {
+          const finished = count();
+          const rss = rssMb(child.pid);
+          if (Number.isNaN(rss)) return;
+          timeline.push({ t: Date.now() - t0, finished, rssMb: round(rss, 1) });
+          while (finished >= next) {
+            samples.push({ finished: next, rssMb: round(rss, 1) });
+            next += STEP;
+          }
+        }, 50);
+      },
+    },
+  ).finally(() => clearInterval(timer));
+  progress(
+    `  ${JOBS} jobs in ${round(res.wallMs)} ms, peak RSS ${round(res.hwmMb)} MB; RSS at ${samples.map((s) => `${s.finished}: ${s.rssMb}`).join(', ')}`,
+  );
+  const lines = fs
+    .readFileSync(path.join(out, 'scale', 'results.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean).length;
+  if (lines !== JOBS) throw new Error(`results.jsonl has ${lines} lines, expected ${JOBS}`);
+  fs.rmSync(out, { recursive: true, force: true });
+
+  const first = samples[0]?.rssMb ?? NaN;
+  const lastSample = samples.at(-1)?.rssMb ?? NaN;
+  const growthPct = ((lastSample - first) / first) * 100;
+
+  // validate / list of many files
+  const wfDir = path.join(dir, 'wf');
+  fs.mkdirSync(wfDir);
+  const files = [];
+  for (let i = 0; i < FILES; i++) {
+    const f = path.join(wfDir, `wf-${String(i).padStart(4, '0')}.yaml`);
+    fs.writeFileSync(f, workflowFile(i));
+    files.push(f);
+  }
+  progress(`  validate / list of ${FILES} files, ${args.runs} runs`);
+  const validate = [];
+  const list = [];
+  for (let r = 0; r < args.runs; r++) {
+    validate.push(await runNode([BIN, 'validate', ...files], { keepOutput: false, expectCode: 0 }));
+    list.push(await runNode([BIN, 'list', ...files], { keepOutput: false, expectCode: 0 }));
+  }
+  const vMs = median(validate.map((r) => r.wallMs));
+  const lMs = median(list.map((r) => r.wallMs));
+
+  report(
+    {
+      bench: 'scale-memory',
+      title: `4. Scale and memory — a ${JOBS}-job batch at -j ${CONCURRENCY}; validate and list of ${FILES} files`,
+      command: `node bench/scale-memory.js --jobs ${JOBS} --concurrency ${CONCURRENCY} --files ${FILES} --runs ${args.runs}`,
+      machine: machine(),
+      figures: [
+        figure(
+          'scale.peakRssMb',
+          `peak RSS of the CLI (VmHWM), ${JOBS} jobs`,
+          round(res.hwmMb),
+          'MB',
+          300,
+          '<=',
+        ),
+        figure(
+          'scale.rssGrowthPct',
+          `RSS growth from ${STEP} to ${JOBS} finished jobs`,
+          round(growthPct, 1),
+          '%',
+          10,
+          '<=',
+          samples.map((s) => `${s.finished}: ${round(s.rssMb)} MB`).join(', '),
+        ),
+        figure(
+          'scale.jobsPerSec',
+          'batch throughput',
+          round((JOBS / res.wallMs) * 1000, 1),
+          'jobs/s',
+          undefined,
+          undefined,
+          `wall ${round(res.wallMs / 1000, 1)} s`,
+        ),
+        figure(
+          'scale.validateMs',
+          `validate ${FILES} files`,
+          round(vMs),
+          'ms',
+          3000,
+          '<=',
+          `CPU ${round(median(validate.map((r) => r.cpuMs)))} ms`,
+        ),
+        figure(
+          'scale.listMs',
+          `list ${FILES} files (${FILES * 16} jobs)`,
+          round(lMs),
+          'ms',
+          3000,
+          '<=',
+          `CPU ${round(median(list.map((r) => r.cpuMs)))} ms`,
+        ),
+      ],
+      details: {
+        jobs: JOBS,
+        concurrency: CONCURRENCY,
+        samples,
+        timeline: timeline.filter((_, i) => i % 20 === 0),
+        validateMs: validate.map((r) => round(r.wallMs)),
+        listMs: list.map((r) => round(r.wallMs)),
+      },
+    },
+    args.json,
+  );
+} finally {
+  tmp.remove();
+}
