@@ -55,6 +55,10 @@ export function resolveReporterMode(
       const ci = options.env.CI;
       if (ci !== undefined && ci !== '' && ci !== 'false' && ci !== '0') return 'plain';
       if (options.env.TERM === 'dumb') return 'plain';
+      // A terminal that reports no size (a pty nobody sized, some CI log capture) cannot show a
+      // live view: listr2 renders nothing into zero rows. Plain lines still tell the story.
+      if (options.stdout.isTTY === true && (options.stdout.rows === 0 || options.stdout.columns === 0))
+        return 'plain';
       return options.stdout.isTTY === true ? 'tty' : 'plain';
     }
     default:

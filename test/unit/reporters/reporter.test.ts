@@ -18,6 +18,13 @@ describe('choosing a reporter', () => {
     expect(resolveReporterMode('tty', { stdout: pipe, env: { CI: '1' } })).toBe('tty');
   });
 
+  it('auto = plain on a terminal that reports no size (listr2 would render nothing)', () => {
+    const unsized = Object.assign(new Capture(true), { rows: 0, columns: 0 });
+    expect(resolveReporterMode('auto', { stdout: unsized, env: {} })).toBe('plain');
+    const sized = Object.assign(new Capture(true), { rows: 40, columns: 120 });
+    expect(resolveReporterMode('auto', { stdout: sized, env: {} })).toBe('tty');
+  });
+
   it('creates the matching reporter', async () => {
     const base = { stdout: new Capture(true), stderr: new Capture(true), env: {} };
     expect(await chooseReporter({ ...base, mode: 'plain' })).toBeInstanceOf(PlainReporter);
