@@ -113,8 +113,8 @@ describe('rho-flow run --backend daytona under injected faults', () => {
       ],
       daytonaCliEnv(fake, {
         tuning: { createTimeoutMs: 1500, createBurst: 1 },
-        // The user-facing creation-rate knob: 120/min with a burst of 1 = one create per 500 ms.
-        extra: { RHO_FLOW_DAYTONA_CREATES_PER_MINUTE: '120' },
+        // The user-facing creation-rate knob: 60/min with a burst of 1 = one create per second.
+        extra: { RHO_FLOW_DAYTONA_CREATES_PER_MINUTE: '60' },
       }),
     );
     expect(r.code, r.stderr + r.stdout).toBe(0);
@@ -136,12 +136,12 @@ describe('rho-flow run --backend daytona under injected faults', () => {
     expect(sticky.hits).toBe(2);
     const stickyId = fake.sandboxes.find((s) => s.name === nameOf('sticky'))?.id;
     expect(fake.count('delete', stickyId)).toBe(3);
-    // The three creates were paced by the limiter (tokens 500 ms apart; unpaced they arrive
-    // within a few ms), and the hung create was abandoned after the 1.5 s create timeout, not
-    // the 10 min default.
+    // The three creates were paced by the limiter (tokens 1 s apart, so ~2 s from first to last;
+    // unpaced they arrive within a few ms), and the hung create was abandoned after the 1.5 s
+    // create timeout, not the 10 min default.
     const creates = fake.requests.filter((x) => x.endpoint === 'create').map((x) => x.at);
     expect(creates).toHaveLength(3);
-    expect(creates[2]! - creates[0]!).toBeGreaterThanOrEqual(800);
+    expect(creates[2]! - creates[0]!).toBeGreaterThanOrEqual(1400);
     expect(Date.now() - started).toBeLessThan(20_000);
     expectNothingLeft(fake);
   });
