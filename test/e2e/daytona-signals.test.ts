@@ -9,7 +9,7 @@ import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { LABELS } from '../../src/sandbox/daytona-cleanup.js';
 import { startFakeDaytona } from '../helpers/fake-daytona/index.js';
-import { daytonaCliEnv } from '../helpers/fake-daytona/cli.js';
+import { daytonaCliEnv, execRuns } from '../helpers/fake-daytona/cli.js';
 import { RunRig, waitFor } from '../helpers/run-rig.js';
 
 function batch(rig: RunRig, name: string, jobs: number): string {
@@ -122,6 +122,48 @@ describe('rho-flow run --backend daytona, interrupted', () => {
     expect(scoped.code, scoped.stderr).toBe(0);
     expect(fake.live().map((s) => s.name)).toEqual(['owned-by-a-live-process']);
     await fake.remove(mine.id);
+    expect(fake.live()).toEqual([]);
+  });
+});
+
+describe('rho-flow run --backend daytona --keep-sandboxes on-failure', () => {
+  it('keeps the failed job’s sandbox, still exits although its toolbox hangs, and cleanup removes it later', async () => {
+    await using fake = await startFakeDaytona();
+    await using rig = await RunRig.create();
+    await rig.write(
+      'kept.yaml',
+      'name: kept\nsandbox:\n  backend: daytona\ntimeout: 2s\nsteps:\n  - run: echo KEPT-HANG-MARKER\n',
+    );
+    fake.inject({ endpoint: 'exec', times: Infinity, mode: 'hang', match: execRuns('KEPT-HANG-MARKER') });
+    const env = daytonaCliEnv(fake);
+    const started = Date.now();
+    const r = await rig.run(
+      [
+        'run',
+        'kept.yaml',
+        '-o',
+        'out',
+        '--keep-sandboxes',
+        'on-failure',
+        '--grace-period',
+        '1s',
+        '--reporter',
+        'plain',
+      ],
+      env,
+      20_000,
+    );
+    // The hung exec of the kept sandbox must not keep the process alive.
+    expect(r.code, r.stderr + r.stdout).toBe(1);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(r.stdout + r.stderr).toContain('kept sandbox');
+    const [kept] = fake.live();
+    expect(kept?.name).toMatch(/^rf-.*-kept-.*-a1$/);
+    expect(fake.count('delete')).toBe(0);
+
+    const clean = await rig.run(['cleanup', '--backend', 'daytona'], env);
+    expect(clean.code, clean.stderr).toBe(0);
+    expect(clean.stdout).toContain(`removed ${kept?.id ?? '?'}`);
     expect(fake.live()).toEqual([]);
   });
 });
