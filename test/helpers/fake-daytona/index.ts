@@ -427,6 +427,9 @@ export async function startFakeDaytona(options: FakeDaytonaOptions = {}): Promis
       record.status = res.statusCode;
       record.durationMs = Date.now() - record.at;
     });
+    res.on('close', () => {
+      record.closedAt = Date.now();
+    });
     void (async () => {
       if (req.headers.authorization !== `Bearer ${apiKey}`) {
         req.resume();

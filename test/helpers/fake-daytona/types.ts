@@ -75,6 +75,8 @@ export interface FakeRequest {
   faulted: boolean;
   /** Parsed JSON body (absent for uploads and empty bodies), e.g. a create's `name`, an exec's `command`. */
   body?: unknown;
+  /** When the exchange ended: answered, or the client went away (a hung request the client gave up on). */
+  closedAt?: number;
 }
 
 /**
