@@ -5,17 +5,24 @@
  * the value was evidently meant for; numbers where strings are meant say
  * "quote it" with the text as written.
  *
- * ajv runs draft-07, `allErrors`, strict mode, and each schema is compiled
- * once per process (lazily, on first use).
+ * A valid document is recognised by the validators precompiled from the
+ * schemas at development time (`schema-validators.generated.ts`, written by
+ * `scripts/gen-schema-validators.js`): no ajv import, no schema compile, which
+ * is most of `rho-flow validate`'s startup. Only an invalid document loads
+ * ajv (draft-07, `allErrors`, strict mode; each schema compiled once per
+ * process, lazily) to find and explain every problem.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import { isScalar } from 'yaml';
 import { didYouMean, didYouMeanSuffix } from '../util/did-you-mean.js';
 import { sortDiagnostics, type Diagnostic } from './diagnostic.js';
 import type { ParsedYaml } from './parse.js';
 import { formatPath, nodeAt, offsetAt, positionOf, type DocPath } from './yaml-locate.js';
+import * as precompiled from './schema-validators.generated.js';
 
 export type SchemaName = 'workflow' | 'profile';
 
@@ -39,7 +46,8 @@ let ajvInstance: Ajv | undefined;
 const compiled = new Map<SchemaName, Compiled>();
 
 function getAjv(): Ajv {
-  ajvInstance ??= new Ajv({
+  // Loaded on the first invalid document only (ajv is CommonJS: `require` keeps this synchronous).
+  ajvInstance ??= new (createRequire(import.meta.url)('ajv') as typeof import('ajv')).Ajv({
     allErrors: true,
     strict: true,
     // `type: [string, number]` is deliberate (env values, `if`, network).
@@ -56,6 +64,25 @@ function indexPointers(node: unknown, pointer: string, out: Map<object, string>)
   for (const [k, v] of Object.entries(node)) {
     indexPointers(v, `${pointer}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`, out);
   }
+}
+
+/** A precompiled validity check: `true` when the document is valid. */
+type Check = (data: unknown) => boolean;
+const checks = new Map<SchemaName, Check | null>();
+
+/**
+ * The precompiled validator of `name`, if it was generated from the schema
+ * file as it is now (a stale build falls back to ajv instead of trusting it).
+ */
+function precompiledCheck(name: SchemaName): Check | undefined {
+  let check = checks.get(name);
+  if (check === undefined) {
+    const text = readFileSync(schemaFile(name), 'utf8');
+    const fresh = createHash('sha256').update(text).digest('hex') === precompiled.SCHEMA_SHA256[name];
+    check = fresh ? (precompiled[name] as Check) : null;
+    checks.set(name, check);
+  }
+  return check ?? undefined;
 }
 
 /** The parsed schema document (cached). */
@@ -339,6 +366,7 @@ function toIssue(e: ErrorObject, data: unknown): Issue {
  * offending key or value.
  */
 export function validateWithSchema(name: SchemaName, parsed: ParsedYaml): Diagnostic[] {
+  if (precompiledCheck(name)?.(parsed.data) === true) return [];
   const c = getCompiled(name);
   // Through a boolean: ajv's type predicate would narrow `parsed.data` to `never` below.
   const valid: boolean = c.validate(parsed.data);
