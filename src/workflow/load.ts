@@ -8,7 +8,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { glob, isDynamicPattern } from 'tinyglobby';
 import type { ExprValue } from '../expr/evaluate.js';
 import { didYouMeanSuffix } from '../util/did-you-mean.js';
 import { analyzeWorkflow } from './analyze.js';
@@ -266,6 +265,14 @@ export async function loadWorkflowFile(
   return workflow ? { workflow, diagnostics } : { diagnostics };
 }
 
+/** Characters without which a pattern cannot be a glob: plain file names skip loading tinyglobby (~40 ms). */
+const MAYBE_GLOB = /[*?[\]{}()!+@\\]/;
+
+/** tinyglobby, imported on first use only: `validate wf.yaml` and `run wf.yaml` never need it. */
+function globber(): Promise<typeof import('tinyglobby')> {
+  return import('tinyglobby');
+}
+
 /** The files a list of paths, directories and glob patterns names, in order (glob matches sorted), without repeats. */
 async function expandPatterns(
   patterns: readonly string[],
@@ -278,8 +285,9 @@ async function expandPatterns(
     if (!files.includes(abs)) files.push(abs);
   };
   for (const pattern of patterns) {
-    if (isDynamicPattern(pattern)) {
-      const matches = (await glob(pattern, { cwd, absolute: true, onlyFiles: true })).sort();
+    const tg = MAYBE_GLOB.test(pattern) ? await globber() : undefined;
+    if (tg?.isDynamicPattern(pattern) === true) {
+      const matches = (await tg.glob(pattern, { cwd, absolute: true, onlyFiles: true })).sort();
       if (matches.length === 0) diagnostics.push(at(pattern, 'no files match this pattern'));
       matches.forEach((m) => add(resolve(m)));
       continue;
@@ -292,6 +300,7 @@ async function expandPatterns(
     }
     const kind = await pathKind(abs);
     if (kind === 'dir') {
+      const { glob } = await globber();
       const matches = (await glob(['*.yaml', '*.yml'], { cwd: abs, absolute: true, onlyFiles: true })).sort();
       if (matches.length === 0)
         diagnostics.push(at(context.display(abs), 'no .yaml or .yml files in this directory'));
