@@ -53,10 +53,11 @@
  * Secrets: the recorder passes every turn through a `Redactor` before it
  * touches the disk, so a cassette never holds a secret value (it holds `***`).
  */
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ChatMessage, ModelRequest, ModelResponse, ToolCall, Usage } from './model.js';
 import { UserError } from '../errors.js';
+import { writeFileAtomic as writeAtomic } from '../results/atomic.js';
 
 export const CASSETTE_VERSION = 1;
 
@@ -281,27 +282,12 @@ export function serializeCassette(cassette: Cassette): string {
   return `${JSON.stringify(cassette, null, 2)}\n`;
 }
 
-let tempCounter = 0;
-
 /**
- * Writes `text` to `file` atomically: a temp file in the same directory,
- * flushed to disk, then renamed over the target. A crash leaves either the old
- * or the new content, never a torn file.
+ * Writes `text` to `file` atomically (temp file, flushed, renamed over the
+ * target), creating the directory first. A crash leaves either the old or the
+ * new content, never a torn file.
  */
 export async function writeFileAtomic(file: string, text: string): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
-  const temp = `${file}.${process.pid}.${++tempCounter}.tmp`;
-  try {
-    const handle = await open(temp, 'w');
-    try {
-      await handle.writeFile(text, 'utf8');
-      await handle.datasync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, file);
-  } catch (e) {
-    await rm(temp, { force: true });
-    throw e;
-  }
+  await writeAtomic(file, text);
 }

@@ -7,6 +7,7 @@
  * or it keeps failing, stop the sandbox instead so it stops costing money,
  * and let its auto-delete interval or a later cleanup remove it.
  */
+import { ownerLabel, pidExists } from './owner.js';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import pLimit from 'p-limit';
@@ -111,21 +112,11 @@ export async function removeSandbox(sandbox: DaytonaSandboxLike, o: RemoveOption
   }
 }
 
-/** `host:pid` of this process, the value of the `rho-flow.owner` label. */
-export function ownerId(): string {
-  return `${os.hostname()}:${process.pid}`;
-}
+/** `host:pid` of this process, the value of the `rho-flow.owner` label (shared with the local backend's owner marker). */
+export const ownerId = ownerLabel;
 
 /** True when a process with this pid exists on this host. */
-export function isPidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as { code?: unknown }).code === 'EPERM';
-  }
-}
+export const isPidAlive = pidExists;
 
 export interface CleanupContext {
   remove: RemoveOptions;
