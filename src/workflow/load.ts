@@ -6,6 +6,7 @@
  * declares.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { ExprValue } from '../expr/evaluate.js';
@@ -124,7 +125,10 @@ async function loadOne(abs: string, context: LoadContext, overrides: Overrides):
   const file = context.display(abs);
   let bytes: Buffer;
   try {
-    bytes = await readFile(abs);
+    // Synchronous: a few syscalls instead of four thread-pool round trips and a
+    // FileHandle per file; parsing happens on this thread anyway (validate of
+    // 1,000 small files: 4.3-5.4 s -> 3.6-3.8 s on 2 busy cores).
+    bytes = readFileSync(abs);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const message =
@@ -281,8 +285,11 @@ async function expandPatterns(
 ): Promise<{ files: string[]; diagnostics: Diagnostic[] }> {
   const files: string[] = [];
   const diagnostics: Diagnostic[] = [];
+  const seen = new Set<string>();
   const add = (abs: string): void => {
-    if (!files.includes(abs)) files.push(abs);
+    if (seen.has(abs)) return;
+    seen.add(abs);
+    files.push(abs);
   };
   for (const pattern of patterns) {
     const tg = MAYBE_GLOB.test(pattern) ? await globber() : undefined;
