@@ -7,6 +7,7 @@
  * Nothing here knows about a particular SDK: callers translate their errors
  * into a {@link RetryDecision} through `classify`.
  */
+import { parseRetryAfter as parseRetryAfterAny } from '../util/retry-after.js';
 import { sleep } from '../util/abort.js';
 
 /** How often and how long to retry. All durations are milliseconds. */
@@ -72,39 +73,12 @@ export type HeaderSource =
   | { get(name: string): string | null | undefined }
   | Readonly<Record<string, string | readonly string[] | undefined>>;
 
-function header(headers: HeaderSource, name: string): string | undefined {
-  if (typeof headers.get === 'function')
-    return (headers as { get(n: string): string | null }).get(name) ?? undefined;
-  const record = headers as Readonly<Record<string, string | readonly string[] | undefined>>;
-  for (const [k, v] of Object.entries(record)) {
-    if (k.toLowerCase() === name) return typeof v === 'string' ? v : v?.[0];
-  }
-  return undefined;
-}
-
-/**
- * The wait a server asked for, in milliseconds, or `undefined` when it asked
- * for none (or sent garbage). Reads `retry-after-ms` (OpenAI's, milliseconds)
- * first, then `Retry-After` as delta-seconds or as an HTTP date (a date in the
- * past gives 0).
- */
+/** See `util/retry-after.ts` (shared with the Daytona backend). */
 export function parseRetryAfter(
   headers: HeaderSource | undefined,
   now: number = Date.now(),
 ): number | undefined {
-  if (!headers) return undefined;
-  const ms = header(headers, 'retry-after-ms')?.trim();
-  if (ms !== undefined && ms !== '') {
-    const n = Number(ms);
-    if (Number.isFinite(n) && n >= 0) return n;
-  }
-  const ra = header(headers, 'retry-after')?.trim();
-  if (ra === undefined || ra === '') return undefined;
-  if (/^\d+(\.\d+)?$/.test(ra)) return Number(ra) * 1000;
-  if (/^[+-]?\d+(\.\d+)?$/.test(ra)) return undefined; // negative delta: garbage
-  const date = Date.parse(ra);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - now);
+  return parseRetryAfterAny(headers, now);
 }
 
 /**

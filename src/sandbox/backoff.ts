@@ -16,6 +16,7 @@
  * (`statusCode`/`status`, `headers`, `name`, `code`, `message`). The model edge
  * has its own policy in `agent/retry.ts`; this one is deliberately separate.
  */
+import { parseRetryAfter } from '../util/retry-after.js';
 import { isAbortError, sleep } from '../util/abort.js';
 
 export type ErrorClass = 'rate-limit' | 'transient' | 'fatal' | 'cancelled';
@@ -168,34 +169,8 @@ function short(message: string): string {
   return line.length > 300 ? `${line.slice(0, 300)}…` : line;
 }
 
-/**
- * Reads `retry-after-ms` (milliseconds, non-standard but common) or
- * `Retry-After` (seconds or an HTTP date) from a headers object (plain object,
- * axios `AxiosHeaders`, or fetch `Headers`).
- */
-export function retryAfterFromHeaders(headers: unknown, now = Date.now()): number | undefined {
-  if (headers === null || typeof headers !== 'object') return undefined;
-  const get = (key: string): string | undefined => {
-    const h = headers as { get?: unknown } & Record<string, unknown>;
-    let v: unknown;
-    if (typeof h.get === 'function') v = (h.get as (k: string) => unknown).call(h, key);
-    if (v === undefined || v === null) {
-      for (const [k, value] of Object.entries(h)) if (k.toLowerCase() === key) v = value;
-    }
-    if (Array.isArray(v)) v = v[0];
-    return typeof v === 'string' || typeof v === 'number' ? String(v).trim() : undefined;
-  };
-  const msText = get('retry-after-ms');
-  if (msText !== undefined && msText !== '' && Number.isFinite(Number(msText)) && Number(msText) >= 0) {
-    return Number(msText);
-  }
-  const text = get('retry-after');
-  if (text === undefined || text === '') return undefined;
-  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
-  const date = Date.parse(text);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - now);
-}
+/** The server-requested wait (`retry-after-ms`, `Retry-After` seconds or date); see `util/retry-after.ts`. */
+export const retryAfterFromHeaders = parseRetryAfter;
 
 /**
  * Delay before retry number `retry` (1-based) under `policy`:
