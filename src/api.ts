@@ -39,7 +39,8 @@ export async function runWorkflows(
   const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0) throw new WorkflowValidationError(errors);
   const planned = buildPlan(loaded.workflows, { ...(cwd ? { cwd } : {}) });
-  if (!planned.plan) throw new WorkflowValidationError(planned.diagnostics.filter((d) => d.severity === 'error'));
+  if (!planned.plan)
+    throw new WorkflowValidationError(planned.diagnostics.filter((d) => d.severity === 'error'));
   const handle = await startRun({ ...run, jobs: planned.plan.jobs });
   const { summary, exitCode } = await handle.done;
   return { summary, exitCode, runDir: handle.runDir };

@@ -52,7 +52,8 @@ export class SandboxError extends RhoFlowError {
 }
 
 /** Closed set of model failure codes. */
-export type ModelErrorCode = 'auth' | 'rate-limited' | 'server' | 'connection' | 'timeout' | 'bad-request' | 'replay-miss';
+export type ModelErrorCode =
+  'auth' | 'rate-limited' | 'server' | 'connection' | 'timeout' | 'bad-request' | 'replay-miss';
 
 /** The model API failed (after retries). A job that ends on one has status `error`. */
 export class ModelError extends RhoFlowError {

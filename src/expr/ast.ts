@@ -31,5 +31,15 @@ export const FUNCTIONS: Readonly<Record<string, readonly [min: number, max: numb
 };
 
 /** Contexts an expression may start from. */
-export const CONTEXTS = ['vars', 'matrix', 'item', 'repeat', 'env', 'secrets', 'steps', 'job', 'run'] as const;
+export const CONTEXTS = [
+  'vars',
+  'matrix',
+  'item',
+  'repeat',
+  'env',
+  'secrets',
+  'steps',
+  'job',
+  'run',
+] as const;
 export type ContextName = (typeof CONTEXTS)[number];

@@ -108,7 +108,16 @@ export interface ArtifactSpec {
 }
 
 export type ToolName = 'bash' | 'read' | 'write' | 'edit' | 'glob' | 'grep' | 'list' | 'run_code';
-export const TOOL_NAMES: readonly ToolName[] = ['bash', 'read', 'write', 'edit', 'glob', 'grep', 'list', 'run_code'];
+export const TOOL_NAMES: readonly ToolName[] = [
+  'bash',
+  'read',
+  'write',
+  'edit',
+  'glob',
+  'grep',
+  'list',
+  'run_code',
+];
 
 interface StepBase {
   /** Explicit `id`, or `step-<n>` (1-based position; `finally-<n>` in `finally`). */
