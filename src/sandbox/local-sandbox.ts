@@ -117,7 +117,9 @@ export class LocalSandbox implements Sandbox {
     } catch {
       cwdRel = undefined; // outside the workspace (e.g. /tmp): the jail decides
     }
-    if (cwdRel) {
+    // In a jail the working dir is the bind-mounted workspace, which cannot be removed from
+    // inside (a mount point) and exists as long as the sandbox does: no check for it.
+    if (cwdRel && (cwdRel.length > 0 || !this.jailed)) {
       try {
         const { dir } = await this.#root.openDir(cwdRel);
         await dir.close();

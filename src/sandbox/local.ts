@@ -52,6 +52,8 @@ export class LocalBackend implements SandboxBackend {
   readonly #options: BackendOptions;
   readonly #env: Readonly<Record<string, string | undefined>>;
   #isolation: Promise<Isolation> | undefined;
+  /** `$TMPDIR/rho-flow`, checked once per backend (it is ours and stays so: nobody else may replace it). */
+  #rootChecked: Promise<void> | undefined;
 
   constructor(options: BackendOptions) {
     this.#options = options;
@@ -121,7 +123,11 @@ export class LocalBackend implements SandboxBackend {
     const nonce = randomUUID();
     let made = false;
     try {
-      await ensurePrivateDir(root);
+      this.#rootChecked ??= ensurePrivateDir(root).catch((e: unknown) => {
+        this.#rootChecked = undefined;
+        throw e;
+      });
+      await this.#rootChecked;
       await this.#makeSlugDir(path.join(root, spec.runId), slugDir);
       made = true;
       const marker = await currentOwner({
@@ -153,14 +159,13 @@ export class LocalBackend implements SandboxBackend {
     return new LocalSandbox({ spec: { ...spec, workingDir }, slugDir, bwrap: isolation.bwrap, nonce });
   }
 
-  /** Makes `slugDir` fresh: a leftover from an earlier attempt is removed first. Retries when a concurrent dispose removes the run dir. */
+  /**
+   * Makes `slugDir` fresh: a leftover from an earlier attempt is removed first.
+   * The run dir is created when missing (first job, or a concurrent dispose
+   * just removed it as empty); the common case is a single `mkdir`.
+   */
   async #makeSlugDir(runDir: string, slugDir: string): Promise<void> {
     for (let attempt = 0; ; attempt++) {
-      try {
-        await fs.mkdir(runDir, { mode: 0o700 });
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      }
       try {
         await fs.mkdir(slugDir, { mode: 0o700 });
         return;
@@ -169,6 +174,14 @@ export class LocalBackend implements SandboxBackend {
         if (attempt >= 5) throw e;
         if (code === 'EEXIST') await removeWorkspace(slugDir);
         else if (code !== 'ENOENT') throw e;
+      }
+      try {
+        await fs.mkdir(runDir, { mode: 0o700 });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        // The root itself is gone (removed behind our back): check and make it again.
+        if (code === 'ENOENT') await ensurePrivateDir(path.dirname(runDir));
+        else if (code !== 'EEXIST') throw e;
       }
     }
   }
