@@ -268,8 +268,14 @@ export class RunWriter {
   }
 
   /** Opens the job's `log.txt` / `transcript.jsonl` (creating `jobs/<slug>/artifacts/`). */
-  openJob(slug: string): Promise<JobFiles> {
-    return JobFiles.open({ dir: this.jobDir(slug), redactor: this.#redactor, ...this.#jobFileCaps });
+  async openJob(slug: string): Promise<JobFiles> {
+    const files = await JobFiles.open({
+      dir: this.jobDir(slug),
+      redactor: this.#redactor,
+      ...this.#jobFileCaps,
+    });
+    this.#jobDirs.add(slug);
+    return files;
   }
 
   /** The line an annotation for `stepId` of `workflow` points at. */
@@ -279,8 +285,9 @@ export class RunWriter {
 
   /**
    * Records a finished job: appends it to results.jsonl and fsyncs, writes
-   * `jobs/<slug>/result.json` atomically, and folds it into the summary.
-   * Resolves once both are on disk. Keeps no reference to `result`.
+   * `jobs/<slug>/result.json` atomically (temp file + rename, not fsynced: a
+   * copy of the durable line), and folds it into the summary. Resolves once
+   * both are written. Keeps no reference to `result`.
    */
   async recordJob(result: JobResult): Promise<void> {
     if (this.#finished) throw new InternalError(`recordJob(${result.id}) after finish()`);
@@ -317,7 +324,10 @@ export class RunWriter {
       await mkdir(dir, { recursive: true });
       this.#jobDirs.add(safe.slug);
     }
-    await Promise.all([appended, writeJsonAtomic(join(dir, 'result.json'), safe, { fsync: this.#fsync })]);
+    // result.json is a copy of the line just appended and fsynced to results.jsonl (the source of
+    // truth, which --resume reads): it is replaced atomically but not fsynced, which halves the
+    // fsyncs per job. After a crash it may be missing; JUnit then falls back to the summary entry.
+    await Promise.all([appended, writeJsonAtomic(join(dir, 'result.json'), safe, { fsync: false })]);
     this.#summary.add(safe);
   }
 
