@@ -10,11 +10,9 @@
  * group is killed too (in a jail, the pid namespace is already gone), so no
  * command outlives its `exec`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
-import type { Readable, Writable } from 'node:stream';
-import { ARGS_FD, STATUS_FD } from './bwrap.js';
+import { startChild, type ChildHandle } from './spawner.js';
 
 /** Who killed a process: its timeout, the caller's signal, or the sandbox being disposed. */
 export type KillCause = 'timeout' | 'abort' | 'dispose';
@@ -124,7 +122,11 @@ export function killGroup(pid: number | undefined, groupOnly = false): void {
 /** One running command. `done` never rejects; inspect the outcome. */
 export class ProcessRun {
   readonly done: Promise<ProcessOutcome>;
-  readonly #child: ChildProcess;
+  readonly #child: ChildHandle;
+  /** Known once the spawner reports the process started. */
+  #pid: number | undefined;
+  /** A kill asked for before the pid was known: carried out as soon as it is. */
+  #pendingKill = false;
   #killedBy: KillCause | undefined;
   #finished = false;
   #exited = false;
@@ -132,14 +134,6 @@ export class ProcessRun {
   constructor(spec: ProcessSpec, options: ProcessOptions) {
     const started = performance.now();
     const jailed = spec.jailArgs !== undefined;
-    const extra: Array<'pipe' | 'ignore'> = jailed ? ['pipe', 'pipe'] : [];
-    this.#child = spawn(spec.file, [...spec.args], {
-      cwd: spec.cwd,
-      env: spec.env,
-      detached: true,
-      stdio: [options.stdin !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe', ...extra],
-    });
-    const child = this.#child;
     const max = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
     const onOutput = options.onOutput;
     const safeEmit =
@@ -153,79 +147,87 @@ export class ProcessRun {
       };
     const out = new OutputBuffer(max, onOutput ? safeEmit('stdout') : undefined);
     const err = new OutputBuffer(max, onOutput ? safeEmit('stderr') : undefined);
-    child.stdout?.on('data', (c: Buffer) => out.push(c));
-    child.stderr?.on('data', (c: Buffer) => err.push(c));
-
     let statusText = '';
-    if (jailed) {
-      const status = child.stdio[STATUS_FD] as Readable | null;
-      status?.on('data', (c: Buffer) => (statusText += c.toString('utf8')));
-      status?.on('error', () => undefined);
-      const argsPipe = child.stdio[ARGS_FD] as Writable | null;
-      argsPipe?.on('error', () => undefined);
-      argsPipe?.end(spec.jailArgs);
-    }
-    if (options.stdin !== undefined && child.stdin) {
-      child.stdin.on('error', () => undefined); // EPIPE when the command does not read its input
-      child.stdin.end(options.stdin);
-    }
+    let resolveDone!: (outcome: ProcessOutcome) => void;
+    this.done = new Promise<ProcessOutcome>((resolve) => (resolveDone = resolve));
 
-    this.done = new Promise<ProcessOutcome>((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      let graceTimer: NodeJS.Timeout | undefined;
-      let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-      let spawnError: Error | undefined;
-      const onAbort = (): void => this.kill('abort');
+    let timer: NodeJS.Timeout | undefined;
+    let graceTimer: NodeJS.Timeout | undefined;
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    let spawnError: Error | undefined;
+    const onAbort = (): void => this.kill('abort');
 
-      const finish = (): void => {
-        if (this.#finished) return;
-        this.#finished = true;
-        clearTimeout(timer);
-        clearTimeout(graceTimer);
-        options.signal?.removeEventListener('abort', onAbort);
-        for (const s of child.stdio) s?.destroy();
-        const outcome: ProcessOutcome = {
-          exitCode: exitCodeOf(exit),
-          stdout: out.finish(),
-          stderr: err.finish(),
-          durationMs: Math.round(performance.now() - started),
-        };
-        if (this.#killedBy) outcome.killedBy = this.#killedBy;
-        if (jailed) outcome.jailStatus = parseStatus(statusText);
-        if (spawnError) outcome.spawnError = spawnError;
-        resolve(outcome);
+    const finish = (): void => {
+      if (this.#finished) return;
+      this.#finished = true;
+      clearTimeout(timer);
+      clearTimeout(graceTimer);
+      options.signal?.removeEventListener('abort', onAbort);
+      this.#child.destroyStreams();
+      const outcome: ProcessOutcome = {
+        exitCode: exitCodeOf(exit),
+        stdout: out.finish(),
+        stderr: err.finish(),
+        durationMs: Math.round(performance.now() - started),
       };
+      if (this.#killedBy) outcome.killedBy = this.#killedBy;
+      if (jailed) outcome.jailStatus = parseStatus(statusText);
+      if (spawnError) outcome.spawnError = spawnError;
+      resolveDone(outcome);
+    };
 
-      child.on('error', (e) => {
-        spawnError ??= e;
-        if (child.pid === undefined) finish();
-      });
-      child.on('exit', (code, signal) => {
-        exit = { code, signal };
-        this.#exited = true;
-        // Nothing of this command may outlive it: background jobs left in its group die now.
-        killGroup(child.pid, true);
-        graceTimer = setTimeout(finish, PIPE_GRACE_MS);
-        graceTimer.unref();
-      });
-      child.on('close', (code: number | null, signal: NodeJS.Signals | null) => {
-        exit ??= { code, signal };
-        finish();
-      });
+    // Started from the spawner thread (see spawner.ts): the fork does not block this thread.
+    this.#child = startChild(
+      {
+        file: spec.file,
+        args: spec.args,
+        cwd: spec.cwd,
+        env: spec.env,
+        extraPipes: jailed,
+        ...(spec.jailArgs ? { fd4Data: spec.jailArgs } : {}),
+        ...(options.stdin !== undefined ? { stdin: options.stdin } : {}),
+      },
+      {
+        spawned: (pid) => {
+          this.#pid = pid;
+          if (this.#pendingKill) killGroup(pid, this.#exited);
+        },
+        data: (fd, chunk) => {
+          if (fd === 1) out.push(chunk);
+          else if (fd === 2) err.push(chunk);
+          else statusText += chunk.toString('utf8'); // fd 3: bwrap's --json-status-fd
+        },
+        error: (e) => {
+          spawnError ??= e;
+          if (this.#pid === undefined) finish();
+        },
+        exit: (code, signal) => {
+          exit = { code, signal };
+          this.#exited = true;
+          // Nothing of this command may outlive it: background jobs left in its group die now.
+          killGroup(this.#pid, true);
+          graceTimer = setTimeout(finish, PIPE_GRACE_MS);
+          graceTimer.unref();
+        },
+        close: (code, signal) => {
+          exit ??= { code, signal };
+          finish();
+        },
+      },
+    );
 
-      if (options.timeoutMs !== undefined && options.timeoutMs > 0) {
-        timer = setTimeout(() => this.kill('timeout'), options.timeoutMs);
-      }
-      if (options.signal) {
-        if (options.signal.aborted) queueMicrotask(onAbort);
-        else options.signal.addEventListener('abort', onAbort, { once: true });
-      }
-    });
+    if (options.timeoutMs !== undefined && options.timeoutMs > 0) {
+      timer = setTimeout(() => this.kill('timeout'), options.timeoutMs);
+    }
+    if (options.signal) {
+      if (options.signal.aborted) queueMicrotask(onAbort);
+      else options.signal.addEventListener('abort', onAbort, { once: true });
+    }
   }
 
-  /** Host pid of the group leader (bwrap, or bash when unjailed). */
+  /** Host pid of the group leader (bwrap, or bash when unjailed); undefined until it has started. */
   get pid(): number | undefined {
-    return this.#child.pid;
+    return this.#pid;
   }
 
   /** Kills the whole process group. The first cause wins. No-op once finished. */
@@ -233,7 +235,8 @@ export class ProcessRun {
     if (this.#finished) return;
     // Once the main process exited on its own, the result stands; only stragglers are killed.
     if (!this.#exited) this.#killedBy ??= cause;
-    killGroup(this.#child.pid, this.#exited);
+    if (this.#pid === undefined) this.#pendingKill = true;
+    else killGroup(this.#pid, this.#exited);
   }
 }
 

@@ -205,7 +205,10 @@ describe('cleanup and owner death', () => {
     async () => {
       const duration = uniqueSleep();
       const { child, id: orphan } = await startOwner('dead-run', duration);
-      expect(await waitFor(async () => (await processesWith(duration)).length > 0, 10_000)).toBe(true);
+      // `sleep <duration>`: the owner's own command line holds the duration too.
+      expect(await waitFor(async () => (await processesWith(`sleep ${duration}`)).length > 0, 10_000)).toBe(
+        true,
+      );
       const live = await rig.sandbox();
 
       child.kill('SIGKILL');
@@ -240,7 +243,10 @@ describe('cleanup and owner death', () => {
   it('kills the leftover unjailed processes of an orphaned workspace', { timeout: 60_000 }, async () => {
     const duration = uniqueSleep();
     const { child, id: orphan } = await startOwner('dead-unjailed', duration, 'none');
-    expect(await waitFor(async () => (await processesWith(duration)).length > 0, 10_000)).toBe(true);
+    // `sleep <duration>`: the owner's own command line holds the duration too.
+    expect(await waitFor(async () => (await processesWith(`sleep ${duration}`)).length > 0, 10_000)).toBe(
+      true,
+    );
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     // Without a jail nothing kills the command when its owner dies...

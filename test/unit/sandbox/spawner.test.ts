@@ -1,0 +1,156 @@
+/**
+ * `startChild` on the spawner thread and on the calling thread (the
+ * fallback): the same events, in the same order, for the same processes.
+ */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { startChild, type ChildSpec } from '../../../src/sandbox/spawner.js';
+import { REPO_ROOT } from '../../helpers/cli.js';
+
+interface Outcome {
+  pid?: number;
+  out: Record<1 | 2 | 3, string>;
+  errors: string[];
+  exit?: { code: number | null; signal: NodeJS.Signals | null };
+  close: { code: number | null; signal: NodeJS.Signals | null };
+  order: string[];
+}
+
+/** Runs `spec` to its `close` event; `onPid` may act on the running process. */
+function run(
+  spec: Partial<ChildSpec> & { args: string[] },
+  where: 'thread' | 'here',
+  hooks: { onPid?: (pid: number) => void; onExit?: (destroy: () => void) => void } = {},
+): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const o: Omit<Outcome, 'close'> = { out: { 1: '', 2: '', 3: '' }, errors: [], order: [] };
+    let sync = true;
+    const handle = startChild(
+      { file: '/bin/sh', cwd: '/', env: { PATH: '/usr/bin:/bin' }, extraPipes: false, ...spec },
+      {
+        spawned: (pid) => {
+          expect(sync).toBe(false);
+          o.pid = pid;
+          o.order.push('spawned');
+          hooks.onPid?.(pid);
+        },
+        data: (fd, chunk) => {
+          o.out[fd] += chunk.toString('utf8');
+        },
+        error: (e) => {
+          o.order.push('error');
+          o.errors.push((e as NodeJS.ErrnoException).code ?? e.message);
+        },
+        exit: (code, signal) => {
+          o.order.push('exit');
+          o.exit = { code, signal };
+          hooks.onExit?.(() => handle.destroyStreams());
+        },
+        close: (code, signal) => {
+          o.order.push('close');
+          resolve({ ...o, close: { code, signal } });
+        },
+      },
+      where,
+    );
+    sync = false;
+  });
+}
+
+for (const where of ['thread', 'here'] as const) {
+  describe(`startChild (${where === 'thread' ? 'spawner thread' : 'calling thread'})`, () => {
+    it('reports the pid, the output of each stream apart, and the exit', async () => {
+      const o = await run({ args: ['-c', 'echo out; echo err >&2; exit 3'] }, where);
+      expect(o.pid).toBeGreaterThan(0);
+      expect(o.out[1]).toBe('out\n');
+      expect(o.out[2]).toBe('err\n');
+      expect(o.exit).toEqual({ code: 3, signal: null });
+      expect(o.close).toEqual({ code: 3, signal: null });
+      expect(o.order).toEqual(['spawned', 'exit', 'close']);
+    });
+
+    it('feeds stdin, and fd 4 to a child that echoes it to fd 3', async () => {
+      const o = await run(
+        {
+          args: ['-c', 'cat; cat <&4 >&3'],
+          stdin: 'from stdin\n',
+          extraPipes: true,
+          fd4Data: Buffer.from('--clearenv\0--setenv\0A\0b\0'),
+        },
+        where,
+      );
+      expect(o.out[1]).toBe('from stdin\n');
+      expect(o.out[3]).toBe('--clearenv\0--setenv\0A\0b\0');
+      expect(o.exit?.code).toBe(0);
+    });
+
+    it('passes the environment and the working directory', async () => {
+      const o = await run(
+        { args: ['-c', 'echo "$GREETING $(pwd)"'], env: { GREETING: 'hi' }, cwd: '/tmp' },
+        where,
+      );
+      expect(o.out[1]).toBe('hi /tmp\n');
+    });
+
+    it('starts the child in its own process group (detached)', async () => {
+      const o = await run({ args: ['-c', 'ps -o pgid= -p $$'] }, where);
+      expect(Number(o.out[1].trim())).toBe(o.pid);
+    });
+
+    it('reports a command that cannot start as error then close, without a pid', async () => {
+      const missing = await run({ file: '/nonexistent/rho-flow-bin', args: [] }, where);
+      expect(missing.pid).toBeUndefined();
+      expect(missing.errors).toEqual(['ENOENT']);
+      expect(missing.order).toEqual(['error', 'close']);
+      const badCwd = await run({ args: ['-c', 'true'], cwd: '/nonexistent-rho-flow-dir' }, where);
+      expect(badCwd.errors).toEqual(['ENOENT']);
+      expect(badCwd.order.at(-1)).toBe('close');
+    });
+
+    it('can be killed by pid (the group) once spawned', async () => {
+      const o = await run({ args: ['-c', 'sleep 30'] }, where, {
+        onPid: (pid) => process.kill(-pid, 'SIGKILL'),
+      });
+      expect(o.exit).toEqual({ code: null, signal: 'SIGKILL' });
+    });
+
+    it('destroyStreams stops waiting for a straggler that holds stdout open', async () => {
+      const t0 = Date.now();
+      const o = await run({ args: ['-c', 'sleep 30 & echo $!'] }, where, {
+        onExit: (destroy) => destroy(),
+      });
+      const straggler = Number(o.out[1].trim());
+      expect(o.order).toEqual(['spawned', 'exit', 'close']);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      process.kill(straggler, 'SIGKILL');
+    });
+  });
+}
+
+describe('spawner thread and the event loop', () => {
+  it('keeps node alive while a child runs, and lets it exit afterwards', async () => {
+    // A node process whose only pending work is one child: it must print the child's output, then exit.
+    const code = `
+      import { startChild } from ${JSON.stringify(path.join(REPO_ROOT, 'src/sandbox/spawner.ts'))};
+      startChild({ file: '/bin/sh', args: ['-c', 'sleep 0.3; echo from-child'], cwd: '/', env: {}, extraPipes: false }, {
+        spawned() {}, error(e) { console.error(e); }, exit() {},
+        data(_fd, chunk) { process.stdout.write(chunk); },
+        close(c) { process.stdout.write('closed ' + c + '\\n'); },
+      });
+    `;
+    const r = await promisify(execFile)(
+      process.execPath,
+      [
+        '--import',
+        path.join(REPO_ROOT, 'test/helpers/local-ts-loader.js'),
+        '--input-type=module',
+        '-e',
+        code,
+      ],
+      { timeout: 20_000 },
+    );
+    expect(r.stdout).toBe('from-child\nclosed 0\n');
+  });
+});
