@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import {
   OutputTrailerSplitter,
@@ -12,9 +15,12 @@ import {
 
 const run = promisify(execFile);
 
-async function bash(script: string): Promise<{ stdout: string; code: number }> {
+async function bash(
+  script: string,
+  env: Record<string, string> = { PATH: process.env.PATH ?? '' },
+): Promise<{ stdout: string; code: number }> {
   try {
-    const { stdout } = await run('bash', ['-c', script], { env: { PATH: process.env.PATH ?? '' } });
+    const { stdout } = await run('bash', ['-c', script], { env });
     return { stdout, code: 0 };
   } catch (e) {
     const err = e as { stdout: string; code: number };
@@ -74,6 +80,39 @@ describe('wrapRunScript', () => {
     const split = splitTrailer(stdout, marker);
     expect(split.stdout).toBe("it's (ok)\n");
     expect(parseStepOutputs(split.trailer ?? '').outputs).toEqual({ k: 'v' });
+  });
+});
+
+describe('wrapRunScript process count and temp file', () => {
+  it('needs no program but bash and rm (builtins instead of mktemp and cat), and removes its file', async () => {
+    const bin = await fs.mkdtemp(path.join(os.tmpdir(), 'rho-flow-test-'));
+    try {
+      for (const tool of ['bash', 'rm']) {
+        const { stdout: where } = await run('bash', ['-c', `command -v ${tool}`]);
+        await fs.symlink(where.trim(), path.join(bin, tool));
+      }
+      const tmp = path.join(bin, 'tmp');
+      await fs.mkdir(tmp);
+      const marker = newTrailerMarker();
+      const script = 'echo "a=1" >> "$RHO_FLOW_OUTPUT"\nprintf \'b<<E\\nx\\nE\' >> "$RHO_FLOW_OUTPUT"';
+      const { stdout, code } = await bash(wrapRunScript(script, marker), { PATH: bin, TMPDIR: tmp });
+      expect(code).toBe(0);
+      expect(parseStepOutputs(splitTrailer(stdout, marker).trailer ?? '').outputs).toEqual({
+        a: '1',
+        b: 'x',
+      });
+      expect(await fs.readdir(tmp)).toEqual([]);
+    } finally {
+      await fs.rm(bin, { recursive: true, force: true });
+    }
+  });
+
+  it('exits 97 when no outputs file can be created', async () => {
+    const { code } = await bash(wrapRunScript('echo never', newTrailerMarker()), {
+      PATH: process.env.PATH ?? '',
+      TMPDIR: '/nonexistent-rho-flow-dir',
+    });
+    expect(code).toBe(97);
   });
 });
 
