@@ -13,8 +13,11 @@
  *
  * Figures: wall time ratio rho-flow / baseline (target ≤ 1.5), jobs/s,
  * per-job overhead (wall difference / N), rho-flow's own CPU per job, the
- * fixed cost (a 1-job run), processes spawned per job, and what fsync costs
- * (the same run with every fsync turned into a no-op by bench/meter.js).
+ * fixed cost (a 1-job run), and what fsync costs (the same run with every
+ * fsync turned into a no-op by bench/meter.js). A second baseline runs, in the
+ * same jail, the processes a run step is specified to start (exec's `bash -c`
+ * wrapper, the step's `bash -eo pipefail -c`, `rm` of the outputs file):
+ * rho-flow / baseline 2 is rho-flow's own share of the time.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -42,6 +45,7 @@ const METER = path.join(ROOT, 'bench', 'meter.js');
 
 requireBuild();
 const { bwrapArgs, envArgsData, findBwrap, commandEnv } = await import('../dist/sandbox/bwrap.js');
+const { wrapRunScript, newTrailerMarker } = await import('../dist/engine/step-outputs.js');
 
 const bwrap = findBwrap(process.env);
 if (!bwrap) {
@@ -53,8 +57,11 @@ function shq(s) {
   return `'${String(s).replace(/'/g, `'\\''`)}'`;
 }
 
-/** The baseline job script: the same jail flags and environment as a local run step. */
-function baselineScript(dir) {
+/**
+ * A baseline job script: workspace, one jail with rho-flow's flags and
+ * environment running `command`, remove the workspace.
+ */
+function baselineScript(dir, command, what) {
   const env = commandEnv({ home: '/work', tmpdir: '/tmp' }, {});
   fs.writeFileSync(path.join(dir, 'env.args'), envArgsData(env));
   const flags = bwrapArgs(
@@ -63,11 +70,11 @@ function baselineScript(dir) {
   ).map((a) => (a === '@WS@' ? '"$ws/work"' : shq(a)));
   return [
     '#!/bin/bash',
-    "# One job: workspace, one jailed `true` with rho-flow's flags, remove the workspace.",
+    `# One job: workspace, ${what} with rho-flow's jail flags, remove the workspace.`,
     'set -e',
     `ws="$BENCH_ROOT/job-$1"`,
     'mkdir -p "$ws/work"',
-    `${shq(bwrap)} ${flags.join(' ')} true < ${shq(path.join(dir, 'env.args'))} 3>/dev/null`,
+    `${shq(bwrap)} ${flags.join(' ')} ${command} < ${shq(path.join(dir, 'env.args'))} 3>/dev/null >/dev/null`,
     'rm -rf "$ws"',
     '',
   ].join('\n');
@@ -87,18 +94,30 @@ steps:
 const tmp = tempDir('rho-flow-bench-local-');
 try {
   const dir = tmp.path;
-  fs.writeFileSync(path.join(dir, 'job.sh'), baselineScript(dir), { mode: 0o755 });
+  fs.writeFileSync(path.join(dir, 'job.sh'), baselineScript(dir, 'true', 'one jailed `true`'), {
+    mode: 0o755,
+  });
+  // The processes rho-flow's contract starts per run step: exec is `bash -c`, the step `bash -eo pipefail -c`.
+  fs.writeFileSync(path.join(dir, 'step.txt'), wrapRunScript('true', newTrailerMarker()));
+  fs.writeFileSync(
+    path.join(dir, 'job-step.sh'),
+    baselineScript(
+      dir,
+      `/bin/bash -c "$(cat ${shq(path.join(dir, 'step.txt'))})"`,
+      'the jailed run-step wrapper of `true`',
+    ),
+    { mode: 0o755 },
+  );
   fs.writeFileSync(path.join(dir, 'trivial.yaml'), workflow(JOBS));
   fs.writeFileSync(path.join(dir, 'one.yaml'), workflow(1));
   const workRoot = path.join(dir, 'ws');
   fs.mkdirSync(workRoot);
   const meterFile = path.join(dir, 'meter.json');
 
-  const baseline = async () => {
-    const r = await runShell(
-      `seq ${JOBS} | xargs -P ${CONCURRENCY} -I{} ${shq(path.join(dir, 'job.sh'))} {}`,
-      { env: { BENCH_ROOT: workRoot } },
-    );
+  const baseline = async (script = 'job.sh') => {
+    const r = await runShell(`seq ${JOBS} | xargs -P ${CONCURRENCY} -I{} ${shq(path.join(dir, script))} {}`, {
+      env: { BENCH_ROOT: workRoot },
+    });
     return r.wallMs;
   };
   let outN = 0;
@@ -124,16 +143,18 @@ try {
   await rho('one.yaml');
 
   const base = [];
+  const baseStep = [];
   const flow = [];
   const noSync = [];
   const one = [];
   for (let i = 0; i < args.runs; i++) {
     base.push(await baseline());
+    baseStep.push(await baseline('job-step.sh'));
     flow.push(await rho('trivial.yaml'));
     noSync.push(await rho('trivial.yaml', { RHO_FLOW_BENCH_NO_FSYNC: '1' }));
     one.push(await rho('one.yaml'));
     progress(
-      `  run ${i + 1}: baseline ${round(base.at(-1))} ms, rho-flow ${round(flow.at(-1).wallMs)} ms, no fsync ${round(noSync.at(-1).wallMs)} ms, 1 job ${round(one.at(-1).wallMs)} ms`,
+      `  run ${i + 1}: baseline ${round(base.at(-1))} ms, with the step's processes ${round(baseStep.at(-1))} ms, rho-flow ${round(flow.at(-1).wallMs)} ms, no fsync ${round(noSync.at(-1).wallMs)} ms, 1 job ${round(one.at(-1).wallMs)} ms`,
     );
   }
 
@@ -146,9 +167,8 @@ try {
   const oneCpu = median(one.map((r) => r.cpuMs));
   const fsyncs = median(flow.map((r) => r.meter.fsyncs));
   const fsyncMs = median(flow.map((r) => r.meter.fsyncMs));
-  const spawnsPerJob =
-    (median(flow.map((r) => r.meter.spawns)) - median(one.map((r) => r.meter.spawns))) / (JOBS - 1);
-  const spawnBlock = median(flow.map((r) => r.meter.spawnBlockMs / r.meter.spawns));
+  const baseStepMs = median(baseStep);
+  const stepRatio = median(flow.map((r, i) => r.wallMs / baseStep[i]));
 
   const result = {
     bench: 'local-overhead',
@@ -184,8 +204,18 @@ try {
         undefined,
         `CPU ${round(oneCpu)} ms`,
       ),
-      figure('local.spawnsPerJob', 'processes rho-flow spawns per job', round(spawnsPerJob, 2), ''),
-      figure('local.spawnBlockMs', 'event-loop block per spawn (median)', round(spawnBlock, 2), 'ms'),
+      figure(
+        'local.stepBaselineMs',
+        "baseline 2: the same processes as a run step (bwrap, exec's bash -c, the step's bash -eo pipefail -c, rm)",
+        round(baseStepMs),
+        'ms',
+      ),
+      figure(
+        'local.stepRatio',
+        "wall time rho-flow / baseline 2 (rho-flow's own share)",
+        round(stepRatio, 2),
+        '×',
+      ),
       figure('local.fsyncsPerJob', 'fsyncs per job', round(fsyncs / JOBS, 2), ''),
       figure(
         'local.fsyncMsPerJob',
@@ -200,6 +230,7 @@ try {
       concurrency: CONCURRENCY,
       runs: args.runs,
       baselineMs: base.map((x) => round(x)),
+      baseline2Ms: baseStep.map((x) => round(x)),
       rhoMs: flow.map((r) => round(r.wallMs)),
       rhoCpuMs: flow.map((r) => round(r.cpuMs)),
       rhoPeakRssMb: flow.map((r) => round(r.hwmMb)),

@@ -2,33 +2,17 @@
  * Preloaded into a measured rho-flow process (`node --import ./bench/meter.js …`)
  * to see where its time goes without changing its code:
  *
- * - `child_process.spawn`: how many processes it starts and how long the
- *   synchronous part of each start blocks the event loop;
  * - `FileHandle.sync` (every fsync of results.jsonl, result.json, reports):
  *   count and total latency; with `RHO_FLOW_BENCH_NO_FSYNC=1` each becomes a
  *   no-op, to measure what durability costs.
  *
  * At exit the counters go to `$RHO_FLOW_BENCH_METER_FILE` as JSON.
  */
-import cp from 'node:child_process';
 import fs from 'node:fs';
-import module from 'node:module';
 import process from 'node:process';
 import { performance } from 'node:perf_hooks';
 
-const stats = { spawns: 0, spawnBlockMs: 0, fsyncs: 0, fsyncMs: 0, fsyncSkipped: false };
-
-const spawn = cp.spawn;
-cp.spawn = function meteredSpawn(...args) {
-  const t0 = performance.now();
-  try {
-    return spawn.apply(this, args);
-  } finally {
-    stats.spawns++;
-    stats.spawnBlockMs += performance.now() - t0;
-  }
-};
-module.syncBuiltinESMExports();
+const stats = { fsyncs: 0, fsyncMs: 0, fsyncSkipped: false };
 
 const noFsync = process.env.RHO_FLOW_BENCH_NO_FSYNC === '1';
 stats.fsyncSkipped = noFsync;

@@ -12,9 +12,11 @@
  *    disk, not held. "Flat" here: RSS at N finished ≤ RSS at 1,000 finished
  *    + 10 % (the growth a compact per-job summary entry may cause).
  * 2. `rho-flow validate` and `rho-flow list` of 1,000 workflow files
- *    (matrix, vars, templates, several steps; 16 jobs each): ≤ 3 s each.
+ *    (matrix, vars, templates, several steps; 12 jobs each): ≤ 3 s each,
+ *    and against a node process that only reads and YAML-parses them.
  */
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import process from 'node:process';
 import {
@@ -37,6 +39,8 @@ const JOBS = Number(args.get('--jobs') ?? (args.quick ? 1000 : 5000));
 const CONCURRENCY = Number(args.get('--concurrency') ?? 8);
 const FILES = Number(args.get('--files') ?? (args.quick ? 200 : 1000));
 const STEP = Math.max(1, Math.round(JOBS / 5));
+/** The `yaml` package rho-flow itself loads (resolved from the repository, not from the temp dir). */
+const YAML_ENTRY = createRequire(import.meta.url).resolve('yaml');
 requireBuild();
 
 /** The validation corpus: the workflow of bench/validate-many.js. */
@@ -191,14 +195,24 @@ try {
     files.push(f);
   }
   progress(`  validate / list of ${FILES} files, ${args.runs} runs`);
+  // Baseline: a node process that only reads and parses the same files with the `yaml` package.
+  const parseOnly = path.join(dir, 'parse-only.mjs');
+  fs.writeFileSync(
+    parseOnly,
+    `import fs from 'node:fs';\nimport { LineCounter, parseDocument } from ${JSON.stringify(YAML_ENTRY)};\n` +
+      `for (const f of process.argv.slice(2)) parseDocument(fs.readFileSync(f, 'utf8'), { lineCounter: new LineCounter() }).toJS();\n`,
+  );
   const validate = [];
   const list = [];
+  const yamlOnly = [];
   for (let r = 0; r < args.runs; r++) {
+    yamlOnly.push(await runNode([parseOnly, ...files], { keepOutput: false, expectCode: 0 }));
     validate.push(await runNode([BIN, 'validate', ...files], { keepOutput: false, expectCode: 0 }));
     list.push(await runNode([BIN, 'list', ...files], { keepOutput: false, expectCode: 0 }));
   }
   const vMs = median(validate.map((r) => r.wallMs));
   const lMs = median(list.map((r) => r.wallMs));
+  const yMs = median(yamlOnly.map((r) => r.wallMs));
 
   report(
     {
@@ -244,13 +258,21 @@ try {
         ),
         figure(
           'scale.listMs',
-          `list ${FILES} files (${FILES * 16} jobs)`,
+          `list ${FILES} files (${FILES * 12} jobs)`,
           round(lMs),
           'ms',
           3000,
           '<=',
           `CPU ${round(median(list.map((r) => r.cpuMs)))} ms`,
         ),
+        figure(
+          'scale.yamlOnlyMs',
+          `baseline: node reading and YAML-parsing the same ${FILES} files, nothing else`,
+          round(yMs),
+          'ms',
+        ),
+        figure('scale.validateOverYaml', 'validate / that baseline', round(vMs / yMs, 2), '×'),
+        figure('scale.listOverYaml', 'list / that baseline', round(lMs / yMs, 2), '×'),
       ],
       details: {
         jobs: JOBS,
@@ -259,6 +281,7 @@ try {
         timeline: timeline.filter((_, i) => i % 20 === 0),
         validateMs: validate.map((r) => round(r.wallMs)),
         listMs: list.map((r) => round(r.wallMs)),
+        yamlOnlyMs: yamlOnly.map((r) => round(r.wallMs)),
       },
     },
     args.json,
