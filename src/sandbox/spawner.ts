@@ -141,7 +141,16 @@ class SpawnerThread {
 
   constructor() {
     // No inherited node options: not the parent's --import loaders, profilers or --input-type.
-    this.#worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], stdout: false, stderr: false });
+    // A small young generation: the thread's garbage is the output chunks it relays, collected
+    // quickly instead of piling up to the default 16 MB semi-spaces (the process's RSS stays
+    // ~30 MB lower, which also makes every fork cheaper).
+    this.#worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      execArgv: [],
+      stdout: false,
+      stderr: false,
+      resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 64 },
+    });
     this.#worker.unref();
     this.#worker.on('message', (m: FromWorker) => this.#onMessage(m));
     const fail = (err: Error): void => {
