@@ -2,7 +2,7 @@
 /**
  * Target 5 — transfers (issue 7). Needs `npm run build` and bwrap.
  *
- *   node bench/transfers.js [--runs 3] [--json]
+ *   node bench/transfers.js [--runs 4] [--json]
  *
  * An upload of a 2,000-file / ~50 MB tree (incompressible content, 40
  * directories) and a download of a 500-file artifact directory, through the
@@ -34,7 +34,7 @@ import {
   tempDir,
 } from './lib.js';
 
-const args = benchArgs(process.argv.slice(2), { runs: 3 });
+const args = benchArgs(process.argv.slice(2), { runs: 4 });
 const FILES = Number(args.get('--files') ?? (args.quick ? 400 : 2000));
 const DOWNLOAD_FILES = Math.min(FILES, Number(args.get('--download-files') ?? (args.quick ? 100 : 500)));
 const LATENCY = { create: 0, exec: 30, upload: 50, download: 50, delete: 0 };
@@ -101,13 +101,27 @@ try {
   for (let r = 0; r < args.runs + 1; r++) {
     const sandbox = await local.create(spec(++n));
     try {
-      await settle();
-      const t0 = performance.now();
-      const up = await sandbox.upload(tree, '/work/tree');
-      const upMs = performance.now() - t0;
-      await settle();
-      if (up.files !== FILES) throw new Error(`local upload copied ${up.files} files, expected ${FILES}`);
-      const baseUp = (await tarCopy(tree, path.join(dir, `tar-up-${r}`))).wallMs;
+      // Alternate which goes first, so neither always inherits the other's writeback.
+      const timeUpload = async () => {
+        await settle();
+        const t0 = performance.now();
+        const up = await sandbox.upload(tree, '/work/tree');
+        if (up.files !== FILES) throw new Error(`local upload copied ${up.files} files, expected ${FILES}`);
+        return performance.now() - t0;
+      };
+      const timeTar = async () => {
+        await settle();
+        return (await tarCopy(tree, path.join(dir, `tar-up-${r}`))).wallMs;
+      };
+      let upMs;
+      let baseUp;
+      if (r % 2 === 0) {
+        upMs = await timeUpload();
+        baseUp = await timeTar();
+      } else {
+        baseUp = await timeTar();
+        upMs = await timeUpload();
+      }
       await sandbox.upload(artifact, '/work/out');
       await settle();
       const dest = path.join(dir, `down-${r}`);
