@@ -121,7 +121,6 @@ async function runBatch(dir, label, tuning) {
       wallMs: res.wallMs,
       cpuMs: res.cpuMs,
       windowMs: last - first,
-      startupMs: first - 0,
       peakLive: fake.peakLive,
       sandboxes: fake.sandboxes.length,
       criticalPathMs: median(paths.map((p) => p.latency)),
