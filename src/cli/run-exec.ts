@@ -11,6 +11,7 @@ import { println } from './io.js';
 import type { Reporter } from '../reporters/reporter.js';
 import { chooseReporter } from '../reporters/reporter.js';
 import { startRun, type RunHandle } from '../engine/run-workflows.js';
+import type { EngineHooks } from '../engine/engine-options.js';
 import { signalExitCode, type InterruptSignal } from '../engine/run-exit-code.js';
 import { publishGitHub } from '../results/github.js';
 import { AbortReason } from '../util/abort.js';
@@ -100,6 +101,22 @@ export async function executePlan({ options, plan, io, argv }: ExecuteOptions): 
         graceTimer = setTimeout(() => void force('grace period over'), options.gracePeriodMs + 1000);
         graceTimer.unref();
       },
+      onFatal(error) {
+        // A bug escaped the engine: keep the teardown guarantee, then exit as an internal error.
+        const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+        io.stderr.write(`rho-flow: internal error (a bug in rho-flow; please report it):\n${detail}\n`);
+        controller.abort(new AbortReason('cancelled', 'internal error'));
+        void (async () => {
+          await force('internal error');
+          const finished = handle?.done.then(
+            () => undefined,
+            () => undefined,
+          );
+          await Promise.race([finished, new Promise((r) => setTimeout(r, FORCED_FINISH_MS).unref())]);
+          await reporter?.close().catch(() => undefined);
+          interrupts.exit(1);
+        })();
+      },
       onSecond(signal) {
         emit({ type: 'run', reason: 'interrupted', signal, forced: true });
         const code = signalExitCode(interrupted ?? signal);
@@ -154,6 +171,7 @@ export async function executePlan({ options, plan, io, argv }: ExecuteOptions): 
         signal: controller.signal,
         interruptedBy: () => interrupted,
         onEvent: emit,
+        ...testFaultHooks(io.env),
       });
     } catch (e) {
       for (const event of buffered)
@@ -188,4 +206,22 @@ export async function executePlan({ options, plan, io, argv }: ExecuteOptions): 
     uninstall?.();
     await reporter?.close();
   }
+}
+
+/**
+ * Test-only fault injection (DEVELOPING.md): `RHO_FLOW_TEST_FAULT=uncaught-after-create`
+ * throws an uncaught exception right after a sandbox is created, so a test can
+ * prove that a crash still tears every sandbox down.
+ */
+function testFaultHooks(env: CliIo['env']): { hooks?: EngineHooks } {
+  if (env.RHO_FLOW_TEST_FAULT !== 'uncaught-after-create') return {};
+  return {
+    hooks: {
+      afterCreate: () => {
+        setImmediate(() => {
+          throw new Error('injected uncaught exception (RHO_FLOW_TEST_FAULT)');
+        });
+      },
+    },
+  };
 }

@@ -12,6 +12,8 @@ export interface InterruptHandlers {
   onFirst(signal: InterruptSignal): void;
   /** Second signal: tear down what is left at once, then exit. */
   onSecond(signal: InterruptSignal): void;
+  /** An uncaught exception or unhandled rejection: tear down what is left, then exit. */
+  onFatal?(error: unknown): void;
 }
 
 export interface Interrupts {
@@ -34,9 +36,22 @@ export function processInterrupts(proc: NodeJS.Process = process): Interrupts {
         if (count === 1) handlers.onFirst(sig);
         else handlers.onSecond(sig);
       };
+      let fatal = false;
+      const onFatal = (error: unknown): void => {
+        // Once: a second fatal error during the forced teardown must not start another.
+        if (fatal || !handlers.onFatal) return;
+        fatal = true;
+        handlers.onFatal(error);
+      };
       for (const s of SIGNALS) proc.on(s, listener);
+      if (handlers.onFatal) {
+        proc.on('uncaughtException', onFatal);
+        proc.on('unhandledRejection', onFatal);
+      }
       return () => {
         for (const s of SIGNALS) proc.off(s, listener);
+        proc.off('uncaughtException', onFatal);
+        proc.off('unhandledRejection', onFatal);
       };
     },
     exit(code) {

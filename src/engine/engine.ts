@@ -8,6 +8,7 @@ import { runJobAttempt } from './job-runner.js';
 import { AbortReason, sleep } from '../util/abort.js';
 import { ZERO_USAGE } from '../agent/model.js';
 import { errorMessage } from '../errors.js';
+import { safeListener } from './safe-listener.js';
 
 export interface EngineOutcome {
   /** Highest number of sandboxes alive at once. */
@@ -41,9 +42,10 @@ export class Engine {
   };
 
   constructor(options: EngineOptions) {
-    this.#o = options;
+    const onEvent = safeListener(options.onEvent);
+    this.#o = { ...options, onEvent };
     this.#pool = new JobPool(options.concurrency);
-    this.#tracker = new SandboxTracker((message) => options.onEvent({ type: 'warning', message }));
+    this.#tracker = new SandboxTracker((message) => onEvent({ type: 'warning', message }));
   }
 
   /** Sandboxes currently alive. */

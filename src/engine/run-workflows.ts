@@ -14,6 +14,7 @@ import type { ResumedInfo } from '../events.js';
 import type { BackoffPolicy } from '../agent/retry.js';
 import { loadBackend } from '../sandbox/registry.js';
 import { Engine } from './engine.js';
+import { safeListener } from './safe-listener.js';
 import { backendFor, type EngineHooks, type ModelProvider } from './engine-options.js';
 import { resolveSecrets } from './secrets.js';
 import { newRunId } from './run-id.js';
@@ -205,7 +206,7 @@ async function preflight(
  */
 export async function startRun(options: RunOptions): Promise<RunHandle> {
   const env = options.env ?? process.env;
-  const emit = options.onEvent ?? ((): void => undefined);
+  const emit = safeListener(options.onEvent);
   const warn = (message: string): void => emit({ type: 'warning', message });
   const { backends, secrets, modelRetry } = await preflight(options, env, warn);
   const redactor = new Redactor(Object.values(secrets));

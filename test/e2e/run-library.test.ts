@@ -222,6 +222,29 @@ artifacts:
 });
 
 describe('startRun', () => {
+  it('a listener that throws (a reporter bug) cannot skip teardown or break the run', async () => {
+    await write('l.yaml', 'name: l\nstrategy:\n  matrix:\n    n: [1, 2]\nsteps:\n  - run: "true"\n');
+    const loaded = await loadWorkflows(['l.yaml'], { cwd: dir });
+    const plan = buildPlan(loaded.workflows, { cwd: dir }).plan!;
+    let thrown = 0;
+    const handle = await startRun({
+      jobs: plan.jobs,
+      outputDir: path.join(dir, 'out'),
+      env: env(),
+      onEvent: (e) => {
+        if (e.type === 'job' || e.type === 'run') {
+          thrown++;
+          throw new Error(`reporter bug on ${e.type}`);
+        }
+      },
+    });
+    const { summary, exitCode } = await handle.done;
+    expect(thrown).toBeGreaterThan(10);
+    expect(summary.counts.passed).toBe(2);
+    expect(exitCode).toBe(0);
+    expect(await workspaces()).toEqual([]);
+  });
+
   it('an exception thrown inside the engine after create still tears the sandbox down', async () => {
     await write('x.yaml', `name: x\nstrategy:\n  matrix:\n    n: [1, 2, 3]\nsteps:\n  - run: sleep 5\n`);
     const loaded = await loadWorkflows(['x.yaml'], { cwd: dir });

@@ -228,4 +228,22 @@ finally:
     expect(end.code).toBe(143);
     expect(rig.workspaces()).toEqual([]);
   });
+
+  it('an uncaught exception in the CLI process still deletes every sandbox (exit 1)', async () => {
+    await using rig = await RunRig.create();
+    await rig.write(
+      'c.yaml',
+      `name: c\nstrategy:\n  matrix:\n    n: [1, 2]\nsteps:\n  - run: ${rig.sleep(600)}\n`,
+    );
+    const r = await rig.run(
+      ['run', 'c.yaml', '-j', '2', '-o', 'out'],
+      { RHO_FLOW_TEST_FAULT: 'uncaught-after-create' },
+      30_000,
+    );
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain('internal error');
+    expect(r.stderr).toContain('injected uncaught exception');
+    await waitFor(() => rig.processes().length === 0, 5_000, 'no jailed process left');
+    expect(rig.workspaces()).toEqual([]);
+  });
 });
