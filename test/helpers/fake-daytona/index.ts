@@ -21,6 +21,10 @@
  * log (`requests`, `count()`). Faults: `inject()` (see `FaultSpec`),
  * `create` behaviour (`creating` → `started`/`error`/`build_failed` after a
  * delay), per-endpoint `latency`, `hiddenCommands`.
+ *
+ * With `simulate` (benchmarks), the toolbox answers from memory instead
+ * (`simulate.ts` has the canned answers for rho-flow's backend): no jail, no
+ * files, so only the HTTP exchange and the injected latency remain.
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -42,6 +46,7 @@ import {
   listFiles,
   readJson,
   searchFiles,
+  simulatedToolbox,
   type Reply,
 } from './toolbox.js';
 import {
@@ -155,12 +160,13 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Starts the fake on 127.0.0.1 (random port). Needs bubblewrap. */
+/** Starts the fake on 127.0.0.1 (random port). Needs bubblewrap, unless it only `simulate`s the toolbox. */
 export async function startFakeDaytona(options: FakeDaytonaOptions = {}): Promise<FakeDaytona> {
-  assertBwrap();
+  if (!options.simulate) assertBwrap();
   const apiKey = options.apiKey ?? 'fake-daytona-key';
   const hidden = options.hiddenCommands ?? [];
   const pageSize = options.pageSize ?? 100;
+  const simulate = options.simulate;
   const tmpRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'rho-flow-fake-daytona-'));
   const sandboxes: FakeSandbox[] = [];
   const requests: FakeRequest[] = [];
@@ -216,8 +222,10 @@ export async function startFakeDaytona(options: FakeDaytonaOptions = {}): Promis
   ): Promise<FakeSandbox> => {
     const id = randomUUID();
     const root = path.join(tmpRoot, id);
-    await fs.mkdir(path.join(root, HOME_DIR), { recursive: true });
-    await fs.mkdir(path.join(root, 'tmp'), { recursive: true, mode: 0o1777 });
+    if (!simulate) {
+      await fs.mkdir(path.join(root, HOME_DIR), { recursive: true });
+      await fs.mkdir(path.join(root, 'tmp'), { recursive: true, mode: 0o1777 });
+    }
     const sb: FakeSandbox = {
       id,
       name: typeof body.name === 'string' && body.name ? body.name : id,
@@ -238,6 +246,7 @@ export async function startFakeDaytona(options: FakeDaytonaOptions = {}): Promis
   const destroy = async (sb: FakeSandbox): Promise<void> => {
     sb.state = 'destroyed';
     sb.deletedAt = new Date().toISOString();
+    if (simulate) return;
     await killSandboxProcesses(sb.id);
     await fs.rm(sb.root, { recursive: true, force: true });
   };
@@ -353,7 +362,7 @@ export async function startFakeDaytona(options: FakeDaytonaOptions = {}): Promis
       case 'stop':
         sb.state = 'stopped';
         sb.stoppedAt = new Date().toISOString();
-        await killSandboxProcesses(sb.id);
+        if (!simulate) await killSandboxProcesses(sb.id);
         return json(200, dto(sb));
       case 'start':
         sb.state = 'started';
@@ -361,6 +370,12 @@ export async function startFakeDaytona(options: FakeDaytonaOptions = {}): Promis
       case 'activity':
         sb.activityRefreshes++;
         return { status: 201 };
+      default:
+        break;
+    }
+    if (simulate && TOOLBOX_ENDPOINTS.has(r.endpoint))
+      return simulatedToolbox(r.endpoint, simulate, req, body);
+    switch (r.endpoint) {
       case 'exec':
         return execute(sb, body as Record<string, unknown>, {
           hidden,
@@ -500,7 +515,7 @@ export async function startFakeDaytona(options: FakeDaytonaOptions = {}): Promis
     await new Promise<void>((resolve) => server.close(() => resolve()));
     for (const r of running) r.kill();
     await Promise.allSettled([...running].map((r) => r.done));
-    for (const sb of sandboxes) await killSandboxProcesses(sb.id);
+    if (!simulate) for (const sb of sandboxes) await killSandboxProcesses(sb.id);
     await fs.rm(tmpRoot, { recursive: true, force: true });
   };
 

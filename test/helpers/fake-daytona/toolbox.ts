@@ -16,7 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
 import picomatch from 'picomatch';
 import { jailExec, type JailExecResult } from './jail.js';
-import type { FakeSandbox } from './types.js';
+import type { FakeSandbox, SimulatedToolbox } from './types.js';
 
 export const HOME_DIR = '/home/daytona';
 const BOUNDARY = 'DAYTONA-FILE-BOUNDARY';
@@ -184,54 +184,121 @@ export async function bulkUpload(sb: FakeSandbox, req: http.IncomingMessage): Pr
   return json(200, { files: written });
 }
 
-/** `POST /files/bulk-download`: multipart, one part per requested path, in order. */
-export async function bulkDownload(sb: FakeSandbox, body: { paths?: unknown }): Promise<Reply> {
-  const paths = Array.isArray(body.paths) ? body.paths.filter((p): p is string => typeof p === 'string') : [];
-  const parts: Buffer[] = [];
-  for (const p of paths) {
-    let data: Buffer | undefined;
-    let error: { message: string; statusCode: number; code: string; source: string } | undefined;
-    try {
-      const target = hostPath(sb, p);
-      const st = await fs.stat(target);
-      if (st.isDirectory())
-        error = {
-          message: `${p} is a directory`,
-          statusCode: 400,
-          code: 'INVALID_FILE_PATH',
-          source: 'DAYTONA_DAEMON',
-        };
-      else data = await fs.readFile(target);
-    } catch {
-      error = {
-        message: `file not found: ${p}`,
-        statusCode: 404,
-        code: 'FILE_NOT_FOUND',
-        source: 'DAYTONA_DAEMON',
-      };
-    }
-    if (data) {
-      parts.push(
+interface PartError {
+  message: string;
+  statusCode: number;
+  code: string;
+}
+type DownloadPart = { data: Buffer } | { error: PartError };
+
+/** The daemon's multipart answer: one part per requested path, in order, `filename` = the path as asked. */
+function multipart(paths: readonly string[], parts: readonly DownloadPart[]): Reply {
+  const out: Buffer[] = [];
+  paths.forEach((p, i) => {
+    const part = parts[i];
+    if (part && 'data' in part) {
+      out.push(
         Buffer.from(
-          `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="${p}"\r\nContent-Type: application/octet-stream\r\nContent-Length: ${data.length}\r\n\r\n`,
+          `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="${p}"\r\nContent-Type: application/octet-stream\r\nContent-Length: ${part.data.length}\r\n\r\n`,
         ),
-        data,
+        part.data,
         Buffer.from('\r\n'),
       );
     } else {
-      parts.push(
+      const error = { ...(part ? part.error : notFoundPart(p).error), source: 'DAYTONA_DAEMON' };
+      out.push(
         Buffer.from(
           `--${BOUNDARY}\r\nContent-Disposition: form-data; name="error"; filename="${p}"\r\nContent-Type: application/json\r\n\r\n${JSON.stringify(error)}\r\n`,
         ),
       );
     }
-  }
-  parts.push(Buffer.from(`--${BOUNDARY}--\r\n`));
+  });
+  out.push(Buffer.from(`--${BOUNDARY}--\r\n`));
   return {
     status: 200,
     headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
-    body: Buffer.concat(parts),
+    body: Buffer.concat(out),
   };
+}
+
+function notFoundPart(p: string): { error: PartError } {
+  return { error: { message: `file not found: ${p}`, statusCode: 404, code: 'FILE_NOT_FOUND' } };
+}
+
+function requestedPaths(body: unknown): string[] {
+  const { paths } = body as { paths?: unknown };
+  return Array.isArray(paths) ? paths.filter((p): p is string => typeof p === 'string') : [];
+}
+
+/** `POST /files/bulk-download`: multipart, one part per requested path, in order. */
+export async function bulkDownload(sb: FakeSandbox, body: { paths?: unknown }): Promise<Reply> {
+  const paths = requestedPaths(body);
+  const parts: DownloadPart[] = [];
+  for (const p of paths) {
+    try {
+      const target = hostPath(sb, p);
+      const st = await fs.stat(target);
+      parts.push(
+        st.isDirectory()
+          ? { error: { message: `${p} is a directory`, statusCode: 400, code: 'INVALID_FILE_PATH' } }
+          : { data: await fs.readFile(target) },
+      );
+    } catch {
+      parts.push(notFoundPart(p));
+    }
+  }
+  return multipart(paths, parts);
+}
+
+/**
+ * A toolbox request answered from memory (`FakeDaytonaOptions.simulate`):
+ * exec and downloads from the canned answers, uploads drained, the other
+ * file endpoints answered as if nothing were there. No jail, no disk.
+ */
+export async function simulatedToolbox(
+  endpoint: string,
+  sim: SimulatedToolbox,
+  req: http.IncomingMessage,
+  body: unknown,
+): Promise<Reply> {
+  switch (endpoint) {
+    case 'exec': {
+      const command = (body as { command?: unknown } | undefined)?.command;
+      if (typeof command !== 'string' || command.trim() === '')
+        return daemonError(400, 'command is required');
+      const r = sim.exec(command);
+      return json(200, { exitCode: r.exitCode, result: r.output });
+    }
+    case 'upload':
+      req.resume();
+      await new Promise<void>((resolve, reject) => {
+        req.on('end', resolve);
+        req.on('error', reject);
+      });
+      return json(200, { files: [] });
+    case 'download': {
+      const paths = requestedPaths(body ?? {});
+      return multipart(
+        paths,
+        paths.map((p) => {
+          const data = sim.file(sandboxPath(p));
+          return data ? { data } : notFoundPart(p);
+        }),
+      );
+    }
+    case 'file-delete':
+      return { status: 204 };
+    case 'folder':
+      return { status: 201 };
+    case 'home-dir':
+      return json(200, { dir: HOME_DIR });
+    case 'file-list':
+    case 'file-search':
+    case 'file-info':
+      return daemonError(404, 'no such file or directory (simulated toolbox)', 'FILE_NOT_FOUND');
+    default:
+      return daemonError(404, `no route for ${endpoint} (simulated toolbox)`);
+  }
 }
 
 export async function getFileInfo(sb: FakeSandbox, p: string | null): Promise<Reply> {

@@ -144,4 +144,20 @@ export interface FakeDaytonaOptions {
   execMode?: 'shell' | 'argv';
   /** Page size of `GET /sandbox` (default 100). */
   pageSize?: number;
+  /**
+   * Answer the toolbox from memory instead of doing the work (benchmarks): no
+   * jail per exec, no files on disk, sandboxes are records only. What is left
+   * is the HTTP exchange and the injected `latency`, so a benchmark measures
+   * its client rather than the fake's own jails and file copies on the same
+   * cores. The default (realistic) mode is what the tests use.
+   */
+  simulate?: SimulatedToolbox;
+}
+
+/** The canned toolbox of `FakeDaytonaOptions.simulate`. */
+export interface SimulatedToolbox {
+  /** The answer to `process/execute` of `command` (the command line exactly as sent). */
+  exec(command: string): { exitCode: number; output: string };
+  /** The bytes `files/bulk-download` returns for sandbox path `path`; undefined: not found. */
+  file(path: string): Buffer | undefined;
 }
