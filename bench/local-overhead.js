@@ -15,9 +15,9 @@
  * per-job overhead (wall difference / N), rho-flow's own CPU per job, the
  * fixed cost (a 1-job run), and what fsync costs (the same run with every
  * fsync turned into a no-op by bench/meter.js). A second baseline runs, in the
- * same jail, the processes a run step is specified to start (exec's `bash -c`
- * wrapper, the step's `bash -eo pipefail -c`, `rm` of the outputs file):
- * rho-flow / baseline 2 is rho-flow's own share of the time.
+ * same jail, what a run step is specified to start (`bash -eo pipefail -c`,
+ * with its outputs file bound in as rho-flow does): rho-flow / baseline 2 is
+ * rho-flow's own share of the time.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -44,8 +44,8 @@ const CONCURRENCY = Number(args.get('--concurrency') ?? 8);
 const METER = path.join(ROOT, 'bench', 'meter.js');
 
 requireBuild();
-const { bwrapArgs, envArgsData, findBwrap, commandEnv } = await import('../dist/sandbox/bwrap.js');
-const { wrapRunScript, newTrailerMarker } = await import('../dist/engine/step-outputs.js');
+const { bwrapArgs, envArgsData, findBwrap, commandEnv, JAIL_OUTPUT_PATH } =
+  await import('../dist/sandbox/bwrap.js');
 
 const bwrap = findBwrap(process.env);
 if (!bwrap) {
@@ -61,20 +61,32 @@ function shq(s) {
  * A baseline job script: workspace, one jail with rho-flow's flags and
  * environment running `command`, remove the workspace.
  */
-function baselineScript(dir, command, what) {
-  const env = commandEnv({ home: '/work', tmpdir: '/tmp' }, {});
-  fs.writeFileSync(path.join(dir, 'env.args'), envArgsData(env));
+function baselineScript(dir, command, what, outputs = false) {
+  const env = commandEnv(
+    { home: '/work', tmpdir: '/tmp' },
+    outputs ? { RHO_FLOW_OUTPUT: JAIL_OUTPUT_PATH } : {},
+  );
+  const envFile = path.join(dir, outputs ? 'env-step.args' : 'env.args');
+  fs.writeFileSync(envFile, envArgsData(env));
   const flags = bwrapArgs(
-    { workspace: '@WS@', workingDir: '/work', cwd: '/work', network: 'off', readOnly: false },
+    {
+      workspace: '@WS@',
+      workingDir: '/work',
+      cwd: '/work',
+      network: 'off',
+      readOnly: false,
+      ...(outputs ? { outputFile: '@OUT@' } : {}),
+    },
     { args: 0, status: 3 },
-  ).map((a) => (a === '@WS@' ? '"$ws/work"' : shq(a)));
+  ).map((a) => (a === '@WS@' ? '"$ws/work"' : a === '@OUT@' ? '"$ws/output"' : shq(a)));
   return [
     '#!/bin/bash',
     `# One job: workspace, ${what} with rho-flow's jail flags, remove the workspace.`,
     'set -e',
     `ws="$BENCH_ROOT/job-$1"`,
     'mkdir -p "$ws/work"',
-    `${shq(bwrap)} ${flags.join(' ')} ${command} < ${shq(path.join(dir, 'env.args'))} 3>/dev/null >/dev/null`,
+    ...(outputs ? [': > "$ws/output"'] : []),
+    `${shq(bwrap)} ${flags.join(' ')} ${command} < ${shq(envFile)} 3>/dev/null >/dev/null`,
     'rm -rf "$ws"',
     '',
   ].join('\n');
@@ -97,15 +109,10 @@ try {
   fs.writeFileSync(path.join(dir, 'job.sh'), baselineScript(dir, 'true', 'one jailed `true`'), {
     mode: 0o755,
   });
-  // The processes rho-flow's contract starts per run step: exec is `bash -c`, the step `bash -eo pipefail -c`.
-  fs.writeFileSync(path.join(dir, 'step.txt'), wrapRunScript('true', newTrailerMarker()));
+  // What rho-flow's contract starts per run step: one `bash -eo pipefail -c`, its outputs file bound in.
   fs.writeFileSync(
     path.join(dir, 'job-step.sh'),
-    baselineScript(
-      dir,
-      `/bin/bash -c "$(cat ${shq(path.join(dir, 'step.txt'))})"`,
-      'the jailed run-step wrapper of `true`',
-    ),
+    baselineScript(dir, '/bin/bash -eo pipefail -c true bash', 'a jailed run step of `true`', true),
     { mode: 0o755 },
   );
   fs.writeFileSync(path.join(dir, 'trivial.yaml'), workflow(JOBS));
@@ -206,7 +213,7 @@ try {
       ),
       figure(
         'local.stepBaselineMs',
-        "baseline 2: the same processes as a run step (bwrap, exec's bash -c, the step's bash -eo pipefail -c, rm)",
+        "baseline 2: a run step's processes (bwrap, bash -eo pipefail -c true, the outputs file bound in)",
         round(baseStepMs),
         'ms',
       ),

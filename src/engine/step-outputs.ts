@@ -3,11 +3,15 @@ import { randomBytes } from 'node:crypto';
 /**
  * How a `run` step reports outputs: like GitHub's `$GITHUB_OUTPUT`, the step
  * appends `name=value` lines (or `name<<DELIM … DELIM` blocks) to the file
- * named by `$RHO_FLOW_OUTPUT`. The file lives in the sandbox's `/tmp`; since a
- * local sandbox's `/tmp` only lives as long as one command, the wrapper prints
- * the file after the user's script, behind a random marker line, and the
- * engine splits it off stdout (`OutputTrailerSplitter`). This needs no extra
- * round trip and works the same on every backend.
+ * named by `$RHO_FLOW_OUTPUT`; `parseStepOutputs` reads them.
+ *
+ * The built-in backends run a step themselves (`ExecOptions.runStep`): one
+ * `bash -eo pipefail -c` with the outputs file made and read back by the
+ * backend (local: a host file bound into the jail; Daytona: a scratch file
+ * printed by its exec wrapper). The trailer helpers below are the portable
+ * way for a backend that cannot do that: `wrapRunScript` runs the script in a
+ * second bash and prints the outputs file behind a random marker line, and
+ * `OutputTrailerSplitter` / `splitTrailer` take it off stdout again.
  */
 
 /** Single-quotes `s` for bash. */

@@ -7,13 +7,7 @@ import type { Job, PromptStep, RunStep, Step } from '../workflow/types.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import type { StepResult, StepStatus } from '../results/types.js';
 import type { EngineOptions, JobSinks } from './engine-options.js';
-import {
-  OutputTrailerSplitter,
-  newTrailerMarker,
-  parseStepOutputs,
-  splitTrailer,
-  wrapRunScript,
-} from './step-outputs.js';
+import { parseStepOutputs } from './step-outputs.js';
 import { renderPromptFile } from './render-prompt-file.js';
 import { classifyError } from './classify.js';
 import { anySignal, timeoutSignal } from '../util/abort.js';
@@ -239,23 +233,22 @@ async function executeRun(
   base: Pick<StepResult, 'id' | 'name' | 'kind' | 'finally' | 'continueOnError'>,
 ): Promise<StepResult> {
   const script = step.run.evaluate(ctx);
-  const marker = newTrailerMarker();
-  const splitter = new OutputTrailerSplitter(marker, (text) => state.sinks.log(text));
-  const res = await state.sandbox.exec(wrapRunScript(script, marker), {
+  // The backend runs the script with `bash -eo pipefail -c` itself and hands back `$RHO_FLOW_OUTPUT`.
+  const res = await state.sandbox.exec(script, {
     cwd: resolveDir(state.sandbox, step.workingDir),
     env: evaluateEnv(step, ctx),
     timeoutMs: step.timeoutMs,
     signal,
     maxOutputBytes: MAX_OUTPUT_CHARS * 2,
-    onOutput: (chunk, stream) => {
-      if (stream === 'stdout') splitter.push(chunk);
-      else state.sinks.log(chunk);
-    },
+    runStep: true,
+    onOutput: (chunk) => state.sinks.log(chunk),
   });
-  splitter.end();
-  const { stdout, trailer } = splitTrailer(res.stdout, marker);
-  const kept = stdout.replace(/\n+$/, '');
-  const parsed = trailer === undefined ? { outputs: {}, problems: [] } : parseStepOutputs(trailer);
+  const kept = res.stdout.replace(/\n+$/, '');
+  // Outputs are `k=v` lines: NUL bytes are dropped quietly.
+  const parsed =
+    res.outputs === undefined
+      ? { outputs: {}, problems: [] }
+      : parseStepOutputs(res.outputs.replace(/\0/g, ''));
   for (const p of parsed.problems) state.sinks.log(`[rho-flow] ${p}\n`);
   if (res.timedOut) {
     return {

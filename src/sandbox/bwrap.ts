@@ -25,6 +25,13 @@ export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 export const STATUS_FD = 3;
 /** The fd from which bwrap reads the NUL-separated `--clearenv --setenv …` arguments (`--args`). */
 export const ARGS_FD = 4;
+/**
+ * Where a run step's `$RHO_FLOW_OUTPUT` file appears inside a jail: a host
+ * file bound there (`JailSpec.outputFile`), so the host reads it back after
+ * the command without a second process in the jail. Outside `/tmp`, so a
+ * step that empties `/tmp` does not trip over the mount point.
+ */
+export const JAIL_OUTPUT_PATH = '/run/rho-flow/output';
 
 /** Host directories bound read-only when they exist. */
 const RO_DIRS = ['/usr', '/etc', '/opt'];
@@ -156,6 +163,10 @@ export function validateWorkingDir(workingDir: string): void {
   for (const r of RESERVED) {
     if (dir === r || dir.startsWith(`${r}/`)) throw bad(`${r} is part of the jail's own layout`);
   }
+  // A workspace there would receive (or hide) the mount point of the run steps' outputs file.
+  const outputDir = path.posix.dirname(JAIL_OUTPUT_PATH);
+  if (outputDir === dir || outputDir.startsWith(`${dir}/`) || dir.startsWith(`${outputDir}/`))
+    throw bad(`${outputDir} is part of the jail's own layout`);
 }
 
 /** What one jailed command gets. */
@@ -168,6 +179,8 @@ export interface JailSpec {
   network: 'on' | 'off';
   /** Bind the workspace read-only. */
   readOnly: boolean;
+  /** A host file to bind read-write at `JAIL_OUTPUT_PATH` (a run step's outputs file). */
+  outputFile?: string;
 }
 
 /**
@@ -186,6 +199,7 @@ export function bwrapArgs(spec: JailSpec, fds: { args?: number; status?: number 
   if (spec.network === 'on') args.push('--ro-bind-try', '/run/systemd/resolve', '/run/systemd/resolve');
   args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
   args.push(spec.readOnly ? '--ro-bind' : '--bind', spec.workspace, spec.workingDir);
+  if (spec.outputFile !== undefined) args.push('--bind', spec.outputFile, JAIL_OUTPUT_PATH);
   args.push('--chdir', spec.cwd);
   const status = fds.status === undefined ? STATUS_FD : fds.status;
   if (status !== null) args.push('--json-status-fd', String(status));

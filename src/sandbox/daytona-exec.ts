@@ -45,28 +45,35 @@ export interface ExecWrapper {
 /** Builds the wrapper for `command`; `cwd` must already be absolute. */
 export function execScript(
   command: string,
-  options: Pick<ExecOptions, 'env' | 'stdin' | 'timeoutMs'> & { cwd: string; maxOutputBytes: number },
+  options: Pick<ExecOptions, 'env' | 'stdin' | 'timeoutMs' | 'runStep'> & {
+    cwd: string;
+    maxOutputBytes: number;
+  },
 ): ExecWrapper {
   const id = nonce();
   const scratch = `${SCRATCH_DIR}/${id}`;
   const max = options.maxOutputBytes;
   const timeoutMs = options.timeoutMs;
+  const runStep = options.runStep === true;
 
   const lines = [`mkdir -p ${SCRATCH_DIR}`, `exec 2>/dev/null`];
   for (const [k, v] of Object.entries(options.env ?? {})) {
     if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) lines.push(`export ${k}=${shq(v)}`);
   }
+  // A run step's outputs file: a fresh scratch file, printed after the command, removed with the rest.
+  if (runStep) lines.push(`: > ${scratch}.outputs`, `export RHO_FLOW_OUTPUT=${scratch}.outputs`);
   let input = '/dev/null';
   if (options.stdin !== undefined) {
     const b64 = Buffer.from(options.stdin).toString('base64');
     lines.push(`printf '%s' ${shq(b64)} | base64 -d > ${scratch}.in`);
     input = `${scratch}.in`;
   }
-  let run = `bash -c ${shq(command)}`;
+  const shell = runStep ? 'bash -eo pipefail' : 'bash';
+  let run = `${shell} -c ${shq(command)}`;
   if (Buffer.byteLength(command) > MAX_INLINE_COMMAND) {
     // printf is a builtin, so the long string never becomes one argv entry.
     lines.push(`printf '%s' ${shq(command)} > ${scratch}.cmd`);
-    run = `bash ${scratch}.cmd`;
+    run = `${shell} ${scratch}.cmd`;
   }
   lines.push(
     // An abort that overtook this request on its way here: do not start at all.
@@ -90,7 +97,9 @@ export function execScript(
     `to=0; [ -e ${scratch}.to ] && to=1`,
     `os=$(wc -c < ${scratch}.out); es=$(wc -c < ${scratch}.err)`,
     `head -c ${max} ${scratch}.out; printf '\\n@@RF:${id}:E@@\\n'`,
-    `head -c ${max} ${scratch}.err; printf '\\n@@RF:${id}:X@@ %s %s %s %s\\n' "$rc" "$to" "$os" "$es"`,
+    `head -c ${max} ${scratch}.err`,
+    ...(runStep ? [`printf '\\n@@RF:${id}:O@@\\n'; head -c ${max} ${scratch}.outputs`] : []),
+    `printf '\\n@@RF:${id}:X@@ %s %s %s %s\\n' "$rc" "$to" "$os" "$es"`,
     `rm -f ${scratch}.*`,
   );
   return {
@@ -123,13 +132,19 @@ export function parseExecOutput(r: ScriptResult, id: string, max: number, durati
     .trim()
     .split(/\s+/);
   const timedOut = to === '1';
-  return {
+  // A run step's outputs sit between stderr and the exit line, behind their own marker.
+  const oMark = `\n@@RF:${id}:O@@\n`;
+  const o = out.lastIndexOf(oMark, x);
+  const errEnd = o > e ? o : x;
+  const result: ExecResult = {
     exitCode: timedOut ? TIMEOUT_EXIT : Number(rc),
     stdout: truncate(out.slice(0, e), Number(os), max),
-    stderr: truncate(out.slice(e + eMark.length, x), Number(es), max),
+    stderr: truncate(out.slice(e + eMark.length, errEnd), Number(es), max),
     timedOut,
     durationMs,
   };
+  if (o > e && !timedOut) result.outputs = out.slice(o + oMark.length, x);
+  return result;
 }
 
 /**

@@ -16,12 +16,20 @@
  *   host filesystem, so a command using an absolute `/work/...` path does not
  *   reach the workspace; `readOnly` is not enforced.
  */
-import { existsSync } from 'node:fs';
+import {
+  closeSync,
+  constants as fsConstants,
+  existsSync,
+  fstatSync,
+  openSync,
+  readSync,
+  unlinkSync,
+} from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import picomatch from 'picomatch';
 import { SandboxError } from '../errors.js';
-import { bwrapArgs, commandEnv, envArgsData } from './bwrap.js';
+import { JAIL_OUTPUT_PATH, bwrapArgs, commandEnv, envArgsData } from './bwrap.js';
 import {
   killWorkspaceProcesses,
   readOwnerMarker,
@@ -29,7 +37,7 @@ import {
   TMP_DIR,
   WORK_DIR,
 } from './local-cleanup.js';
-import { ProcessRun, type ProcessOutcome } from './local-exec.js';
+import { DEFAULT_MAX_OUTPUT, ProcessRun, type ProcessOutcome } from './local-exec.js';
 import { downloadTree, uploadTree } from './local-transfer.js';
 import { SafeRoot, splitSandboxPath } from './safe-fs.js';
 import type {
@@ -48,6 +56,50 @@ const HOST_BASH = ['/bin/bash', '/usr/bin/bash', '/usr/local/bin/bash'].find((p)
 
 /** Hard bound on the entries one `list`/`glob` call visits, so a huge tree cannot stall a tool call. */
 const MAX_VISITED = 200_000;
+/** Host file names of run steps' outputs files, in the workspace dir next to `work/` (out of the job's reach). */
+export const STEP_OUTPUT_PREFIX = 'step-output.';
+
+/**
+ * Creates an empty outputs file for one run step. Synchronous on purpose: it
+ * is one `open`+`close` of a new empty file next to the workspace, cheaper
+ * than two thread-pool round trips (issue 7, target 1).
+ */
+function createOutputFile(file: string): void {
+  closeSync(openSync(file, 'wx', 0o600));
+}
+
+/**
+ * Reads back a run step's outputs file (up to `max` bytes; never through a
+ * symlink an unjailed command may have put in its place) and removes it.
+ * `undefined` when it cannot be read.
+ */
+function takeOutputFile(file: string, max: number): string | undefined {
+  let text: string | undefined;
+  try {
+    const fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    try {
+      const size = Math.min(fstatSync(fd).size, Math.max(0, max));
+      const buf = Buffer.alloc(size);
+      let got = 0;
+      while (got < size) {
+        const n = readSync(fd, buf, got, size - got, got);
+        if (n === 0) break;
+        got += n;
+      }
+      text = buf.toString('utf8', 0, got);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    text = undefined;
+  }
+  try {
+    unlinkSync(file);
+  } catch {
+    // already gone (dispose)
+  }
+  return text;
+}
 
 export interface LocalSandboxInit {
   spec: SandboxSpec;
@@ -72,6 +124,8 @@ export class LocalSandbox implements Sandbox {
   readonly #running = new Set<ProcessRun>();
   readonly #nonce: string;
   #disposing: Promise<void> | undefined;
+  /** Run steps' outputs files made so far (names them). */
+  #outputFiles = 0;
 
   constructor(init: LocalSandboxInit) {
     this.#nonce = init.nonce;
@@ -101,7 +155,8 @@ export class LocalSandbox implements Sandbox {
   }
 
   /**
-   * Runs `bash -c <command>` in a fresh jail (see the interface). A missing
+   * Runs `bash -c <command>` (with `runStep`: `bash -eo pipefail -c`, see the
+   * interface) in a fresh jail. A missing
    * `cwd` under the working dir is a failed command (exit 1), not an error;
    * a jail that cannot start is `SandboxError('exec-failed')`; a dispose
    * during the command rejects with `SandboxError('gone')`.
@@ -142,13 +197,30 @@ export class LocalSandbox implements Sandbox {
     // concurrent dispose either sees this command or makes it fail here.
     this.#assertLive();
     const jailed = this.#bwrap !== undefined;
+    // A run step: `bash -eo pipefail -c` itself, its outputs file bound into the jail from the host.
+    const outputFile = options.runStep
+      ? path.join(this.id, `${STEP_OUTPUT_PREFIX}${++this.#outputFiles}`)
+      : undefined;
     const env = commandEnv(
       jailed
         ? { home: this.workingDir, tmpdir: '/tmp' }
         : { home: this.#workDir, tmpdir: path.join(this.id, TMP_DIR) },
       this.#spec.env,
       options.env,
+      outputFile === undefined ? undefined : { RHO_FLOW_OUTPUT: jailed ? JAIL_OUTPUT_PATH : outputFile },
     );
+    // `$0` is `bash` (as for `bash` found on PATH), not the absolute path we start it by.
+    const shell = outputFile === undefined ? ['-c', command] : ['-eo', 'pipefail', '-c', command, 'bash'];
+    if (outputFile !== undefined) {
+      try {
+        createOutputFile(outputFile);
+      } catch (e) {
+        throw new SandboxError('exec-failed', `could not create the step's outputs file ${outputFile}`, {
+          cause: e,
+          retryable: true,
+        });
+      }
+    }
     const run = this.#bwrap
       ? new ProcessRun(
           {
@@ -160,10 +232,10 @@ export class LocalSandbox implements Sandbox {
                 cwd,
                 network: this.#spec.network,
                 readOnly: options.readOnly === true,
+                ...(outputFile !== undefined ? { outputFile } : {}),
               }),
               HOST_BASH, // the jail mirrors the host's /usr, /bin: same path inside
-              '-c',
-              command,
+              ...shell,
             ],
             cwd: this.#workDir,
             env: {},
@@ -175,7 +247,7 @@ export class LocalSandbox implements Sandbox {
           {
             // Absolute, so a workflow PATH without bash still starts the command.
             file: HOST_BASH,
-            args: ['-c', command],
+            args: shell,
             cwd: cwdRel ? path.join(this.#workDir, ...cwdRel) : cwd,
             env,
           },
@@ -183,12 +255,18 @@ export class LocalSandbox implements Sandbox {
         );
     this.#running.add(run);
     let outcome: ProcessOutcome;
+    let outputs: string | undefined;
     try {
       outcome = await run.done;
     } finally {
       this.#running.delete(run);
+      if (outputFile !== undefined) {
+        outputs = takeOutputFile(outputFile, options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT);
+      }
     }
-    return this.#result(outcome, options);
+    const result = this.#result(outcome, options);
+    if (outputs !== undefined && !result.timedOut) result.outputs = outputs;
+    return result;
   }
 
   #result(o: ProcessOutcome, options: ExecOptions): ExecResult {

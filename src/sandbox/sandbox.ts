@@ -51,6 +51,14 @@ export interface ExecOptions {
   onOutput?: (chunk: string, stream: 'stdout' | 'stderr') => void;
   /** Cap on the stdout/stderr kept in the result (each); the rest is dropped with a marker. Default 10 MiB. */
   maxOutputBytes?: number;
+  /**
+   * Run `command` as a workflow `run` step (product.md §2): with
+   * `bash -eo pipefail -c` instead of `bash -c`, and with `$RHO_FLOW_OUTPUT`
+   * naming a fresh, empty file in the sandbox whose content after the command
+   * comes back as `ExecResult.outputs`. One shell, no wrapper script: the
+   * command's exit code, stdout and stderr are its own.
+   */
+  runStep?: boolean;
 }
 
 export interface ExecResult {
@@ -60,6 +68,12 @@ export interface ExecResult {
   stderr: string;
   timedOut: boolean;
   durationMs: number;
+  /**
+   * With `runStep`: what the command wrote to `$RHO_FLOW_OUTPUT` (capped at
+   * `maxOutputBytes`). Absent when the command timed out or the backend could
+   * not read the file back.
+   */
+  outputs?: string;
 }
 
 export type FileType = 'file' | 'dir' | 'symlink' | 'other';

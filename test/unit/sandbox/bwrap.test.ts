@@ -150,7 +150,7 @@ describe('commandEnv', () => {
 
 describe('validateWorkingDir', () => {
   it('accepts plain absolute dirs and refuses the jail layout', () => {
-    for (const ok of ['/work', '/home/agent/w', '/tmp/job', '/srv/x/', '/usrx'])
+    for (const ok of ['/work', '/home/agent/w', '/tmp/job', '/srv/x/', '/usrx', '/run/app', '/runx'])
       expect(() => validateWorkingDir(ok), ok).not.toThrow();
     for (const bad of [
       'work',
@@ -165,6 +165,10 @@ describe('validateWorkingDir', () => {
       '/lib64/x',
       '/a/../b',
       '/a/./b',
+      // where run steps' outputs file is bound
+      '/run',
+      '/run/rho-flow',
+      '/run/rho-flow/x',
     ]) {
       expect(() => validateWorkingDir(bad), bad).toThrow(
         expect.objectContaining({ code: 'create-failed' }) as Error,
