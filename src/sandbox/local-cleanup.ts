@@ -10,6 +10,7 @@
  *
  * The marker lives outside `work/`, so a job can neither read nor forge it.
  */
+import { readFileSync, rmdirSync, unlinkSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -74,6 +75,60 @@ export async function readOwnerMarker(slugDir: string): Promise<OwnerMarker | un
     return parseOwnerMarker(await fs.readFile(path.join(slugDir, OWNER_FILE), 'utf8'));
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Reads `<slugDir>/owner.json` synchronously (one small file: cheaper than
+ * four thread-pool round trips); `undefined` when missing or unreadable.
+ */
+export function readOwnerMarkerSync(slugDir: string): OwnerMarker | undefined {
+  try {
+    return parseOwnerMarker(readFileSync(path.join(slugDir, OWNER_FILE), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Removes a workspace that holds only what the backend put there — an empty
+ * `work/` (and `tmp/`), the owner marker — with a handful of synchronous
+ * `rmdir`/`unlink` calls instead of a recursive walk (issue 7, target 1: a
+ * recursive `fs.rm` is ~10 thread-pool round trips per job). `work/` goes
+ * first and the marker last but one, so an interruption never leaves an
+ * unmarked workspace with content. Returns false, having removed nothing of
+ * the content, as soon as something else is there (the caller then removes
+ * the tree recursively). Never follows a symlink (`rmdir`/`unlink` act on the
+ * link itself).
+ */
+export function removeWorkspaceLayout(slugDir: string): boolean {
+  const gone = (e: unknown): boolean => (e as NodeJS.ErrnoException).code === 'ENOENT';
+  try {
+    for (const dir of [WORK_DIR, TMP_DIR]) {
+      try {
+        rmdirSync(path.join(slugDir, dir));
+      } catch (e) {
+        if (!gone(e)) return false;
+      }
+    }
+    try {
+      unlinkSync(path.join(slugDir, OWNER_FILE));
+    } catch (e) {
+      if (!gone(e)) return false;
+    }
+    rmdirSync(slugDir);
+    return true;
+  } catch (e) {
+    return gone(e);
+  }
+}
+
+/** `rmdirSync` that ignores a non-empty or missing directory (one syscall; see `removeIfEmpty`). */
+export function removeIfEmptySync(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // ENOTEMPTY / ENOENT: someone else still uses it, or it is gone already.
   }
 }
 

@@ -32,8 +32,9 @@ import { SandboxError } from '../errors.js';
 import { JAIL_OUTPUT_PATH, bwrapArgs, commandEnv, envArgsData } from './bwrap.js';
 import {
   killWorkspaceProcesses,
-  readOwnerMarker,
-  removeIfEmpty,
+  readOwnerMarkerSync,
+  removeIfEmptySync,
+  removeWorkspaceLayout,
   TMP_DIR,
   WORK_DIR,
 } from './local-cleanup.js';
@@ -441,15 +442,18 @@ export class LocalSandbox implements Sandbox {
     for (const run of running) run.kill('dispose');
     await Promise.allSettled(running.map((r) => r.done));
     // A later attempt of the same job may have replaced this workspace (same path): leave it alone.
-    const marker = await readOwnerMarker(this.id);
+    const marker = readOwnerMarkerSync(this.id);
     if (marker?.nonce !== undefined && marker.nonce !== this.#nonce) return;
     // Unjailed commands may have escaped their process group (setsid); jailed ones died with their namespace.
     if (!this.jailed) await killWorkspaceProcesses(this.id);
-    try {
-      await fs.rm(this.id, { recursive: true, force: true, maxRetries: 3 });
-    } catch (e) {
-      throw new SandboxError('delete-failed', `could not remove the workspace ${this.id}`, { cause: e });
+    // The common case (nothing left in work/) takes four syscalls; anything else a recursive removal.
+    if (!removeWorkspaceLayout(this.id)) {
+      try {
+        await fs.rm(this.id, { recursive: true, force: true, maxRetries: 3 });
+      } catch (e) {
+        throw new SandboxError('delete-failed', `could not remove the workspace ${this.id}`, { cause: e });
+      }
     }
-    await removeIfEmpty(path.dirname(this.id));
+    removeIfEmptySync(path.dirname(this.id));
   }
 }

@@ -9,6 +9,7 @@
  * `auto` warns once per backend instance and runs commands unjailed.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { SandboxError, UserError } from '../errors.js';
@@ -128,8 +129,6 @@ export class LocalBackend implements SandboxBackend {
         throw e;
       });
       await this.#rootChecked;
-      await this.#makeSlugDir(path.join(root, spec.runId), slugDir);
-      made = true;
       const marker = await currentOwner({
         runId: spec.runId,
         jobId: spec.jobId,
@@ -137,11 +136,18 @@ export class LocalBackend implements SandboxBackend {
         attempt: spec.attempt,
         nonce,
       });
-      const tmp = path.join(slugDir, `.${OWNER_FILE}.tmp`);
-      await fs.writeFile(tmp, `${JSON.stringify(marker, null, 2)}\n`, { mode: 0o600 });
-      await fs.rename(tmp, path.join(slugDir, OWNER_FILE));
-      await fs.mkdir(path.join(slugDir, WORK_DIR), { mode: 0o755 });
-      if (isolation.bwrap === undefined) await fs.mkdir(path.join(slugDir, TMP_DIR), { mode: 0o700 });
+      await this.#makeSlugDir(path.join(root, spec.runId), slugDir);
+      made = true;
+      // Synchronous on purpose: three small metadata calls in our own fresh directory cost less
+      // than six thread-pool round trips, each of which waits its turn on a busy machine
+      // (issue 7, target 1). The marker is written in place, exclusively: a reader that catches it
+      // half-written sees no valid marker and, like for a missing one, waits UNMARKED_GRACE_MS.
+      writeFileSync(path.join(slugDir, OWNER_FILE), `${JSON.stringify(marker, null, 2)}\n`, {
+        mode: 0o600,
+        flag: 'wx',
+      });
+      mkdirSync(path.join(slugDir, WORK_DIR), { mode: 0o755 });
+      if (isolation.bwrap === undefined) mkdirSync(path.join(slugDir, TMP_DIR), { mode: 0o700 });
       options.signal?.throwIfAborted();
     } catch (e) {
       if (made) await removeWorkspace(slugDir).catch(() => undefined);
@@ -162,12 +168,12 @@ export class LocalBackend implements SandboxBackend {
   /**
    * Makes `slugDir` fresh: a leftover from an earlier attempt is removed first.
    * The run dir is created when missing (first job, or a concurrent dispose
-   * just removed it as empty); the common case is a single `mkdir`.
+   * just removed it as empty); the common case is a single synchronous `mkdir`.
    */
   async #makeSlugDir(runDir: string, slugDir: string): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await fs.mkdir(slugDir, { mode: 0o700 });
+        mkdirSync(slugDir, { mode: 0o700 });
         return;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
@@ -176,7 +182,7 @@ export class LocalBackend implements SandboxBackend {
         else if (code !== 'ENOENT') throw e;
       }
       try {
-        await fs.mkdir(runDir, { mode: 0o700 });
+        mkdirSync(runDir, { mode: 0o700 });
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         // The root itself is gone (removed behind our back): check and make it again.
