@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,9 +16,10 @@ afterEach(async () => {
 });
 
 describe('JobFiles', () => {
-  it('creates the job folder with artifacts/ and appends the log as it is written', async () => {
+  it('creates the job folder (artifacts/ only when used) and appends the log as it is written', async () => {
     const files = await JobFiles.open({ dir: join(dir, 'jobs', 'a') });
-    expect((await stat(files.artifactsDir)).isDirectory()).toBe(true);
+    expect((await stat(files.dir)).isDirectory()).toBe(true);
+    expect(existsSync(files.artifactsDir)).toBe(false);
     files.log('── step build ──\n');
     files.log('compiling\n');
     await files.flush();
