@@ -14,6 +14,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { SandboxError, UserError } from '../errors.js';
 import { findBwrap, probeBwrap, validateWorkingDir } from './bwrap.js';
+import { warmSpawner } from './spawner.js';
 import {
   cleanupWorkspaces,
   OWNER_FILE,
@@ -77,6 +78,7 @@ export class LocalBackend implements SandboxBackend {
 
   #detect(): Promise<Isolation> {
     this.#isolation ??= (async (): Promise<Isolation> => {
+      warmSpawner(); // the helper process starts while bwrap is probed
       const bwrap = findBwrap(this.#env);
       const why =
         bwrap === undefined

@@ -1,22 +1,29 @@
 /**
- * Starts the local backend's processes from a helper thread.
+ * Starts the local backend's processes from a small helper process.
  *
- * Why: `child_process.spawn` blocks the calling thread until the child has
- * called `exec` (libuv forks, then waits on a pipe). Forking a ~100 MB node
- * process and getting the child scheduled on a busy machine takes 2–6 ms, and
- * every job spawns at least one jail: on the main thread that was about a
- * third of rho-flow's own time per trivial job (issue 7, target 1). From the
- * spawner thread the main thread keeps running jobs while the fork happens.
+ * Why: libuv starts a process with `fork()`, which copies the page tables of
+ * the ~100 MB rho-flow process, and afterwards every page rho-flow writes
+ * takes a copy-on-write fault; `spawn` also blocks the calling thread until
+ * the child has exec'd (2–6 ms on a busy machine). Every job spawns at least
+ * one jail, so on a batch of trivial jobs this was about a third of
+ * rho-flow's own CPU (issue 7, target 1: `perf` shows `kernel_clone` and
+ * page faults at 17 % of all samples of a 400-job run).
  *
- * The thread is one `worker_threads` Worker per process, started on first
- * use, running the small CommonJS program below (`eval`, so it works from
- * `dist/` and from the TypeScript sources alike). It spawns, feeds the jail
- * arguments and stdin, and relays output and exit back as messages. It lives
- * as long as the process: bwrap's `--die-with-parent` is tied to the thread
- * that forked it, so jails still die with rho-flow, and no earlier. Killing
- * is done by pid from the calling thread. The Worker holds a reference on the
- * event loop only while one of its children is running. When no Worker can be
- * started, processes are spawned on the calling thread as before.
+ * The helper is a node process with a small heap, started once on first use
+ * (or by `warmSpawner()` while the backend probes bwrap), running the
+ * program below from `-e` (no file to find, in `dist/` or the sources). It
+ * spawns the jails, feeds them their arguments and stdin, and relays output
+ * and exits as IPC messages. Its forks copy a small process, and rho-flow's
+ * own pages are never write-protected. Killing is done by pid (every child
+ * leads its own process group) from rho-flow. The helper's IPC channel holds
+ * the event loop only while one of its children runs.
+ *
+ * Lifetime: bwrap's `--die-with-parent` ties each jail to the helper; when
+ * rho-flow goes away, even by SIGKILL, the channel closes and the helper
+ * SIGKILLs every process group it started, then exits. `RHO_FLOW_SPAWNER=thread`
+ * runs the same program on a worker thread of rho-flow instead (the previous
+ * design: no fork saved, but the main thread never blocks in `spawn`); when
+ * neither can start, processes are spawned on the calling thread.
  */
 import { spawn, type StdioOptions } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
@@ -75,21 +82,13 @@ type FromWorker =
   | { type: 'exit' | 'close'; id: number; code: number | null; signal: NodeJS.Signals | null };
 
 /**
- * The spawner thread's program. It uses only Node's own modules, loaded with
- * `import()` so that it runs whether eval'd code is CommonJS or ES module
- * (`--input-type`); messages wait in the port until the listener is added.
+ * The spawner's program (the part shared by the thread and the process). It
+ * uses only Node's own modules, loaded with `import()` so that it runs
+ * whether eval'd code is CommonJS or ES module; messages wait in the port
+ * until the listener is added.
  */
-const WORKER_SOURCE = `
-(async () => {
-  const { parentPort } = await import('node:worker_threads');
-  const { spawn } = await import('node:child_process');
-  const children = new Map();
-  const post = (m, transfer) => parentPort.postMessage(m, transfer);
-  const relay = (id, fd) => (chunk) => {
-    const copy = new Uint8Array(chunk); // exact-size copy: transferring chunk.buffer could move a shared pool
-    post({ type: 'data', id, fd, chunk: copy }, [copy.buffer]);
-  };
-  parentPort.on('message', (m) => {
+const CHILDREN_PROGRAM = `
+  port.on('message', (m) => {
     if (m.type === 'destroy') {
       const child = children.get(m.id);
       if (child) for (const s of child.stdio) if (s) s.destroy();
@@ -130,41 +129,124 @@ const WORKER_SOURCE = `
       post({ type: 'close', id, code, signal });
     });
   });
+`;
+
+const WORKER_SOURCE = `
+(async () => {
+  const { parentPort: port } = await import('node:worker_threads');
+  const { spawn } = await import('node:child_process');
+  const children = new Map();
+  const post = (m, transfer) => port.postMessage(m, transfer);
+  const relay = (id, fd) => (chunk) => {
+    const copy = new Uint8Array(chunk); // exact-size copy: transferring chunk.buffer could move a shared pool
+    post({ type: 'data', id, fd, chunk: copy }, [copy.buffer]);
+  };
+${CHILDREN_PROGRAM}
 })();
 `;
 
-class SpawnerThread {
-  readonly #worker: Worker;
+/**
+ * The helper process: the same program over the IPC channel (advanced
+ * serialization carries the `Uint8Array` chunks). When rho-flow goes away
+ * (the channel closes) it kills every process group it started and exits.
+ */
+const PROCESS_SOURCE = `
+(async () => {
+  const { spawn } = await import('node:child_process');
+  const children = new Map();
+  const port = { on: (e, f) => process.on(e, f) };
+  const post = (m) => process.send(m);
+  const relay = (id, fd) => (chunk) => post({ type: 'data', id, fd, chunk: new Uint8Array(chunk) });
+  process.on('disconnect', () => {
+    for (const c of children.values()) { try { process.kill(-c.pid, 'SIGKILL'); } catch {} }
+    process.exit(0);
+  });
+${CHILDREN_PROGRAM}
+})();
+`;
+
+/** What the spawner runs in: a thread of this process, or a helper process. */
+interface SpawnerChannel {
+  post(message: ToWorker): void;
+  ref(): void;
+  unref(): void;
+}
+
+class Spawner {
+  readonly #channel: SpawnerChannel;
   readonly #children = new Map<number, ChildEvents>();
   #nextId = 1;
   #broken: Error | undefined;
 
-  constructor() {
+  constructor(kind: 'thread' | 'process') {
+    const fail = (err: Error): void => {
+      this.#broken ??= err;
+      const pending = [...this.#children.values()];
+      this.#children.clear();
+      this.#channel.unref();
+      for (const events of pending) {
+        events.error(err);
+        events.close(null, null);
+      }
+    };
+    const onMessage = (m: FromWorker): void => {
+      this.#onMessage(m);
+    };
+    if (kind === 'process') {
+      const child = spawn(
+        process.execPath,
+        ['--max-semi-space-size=1', '--input-type=commonjs', '-e', PROCESS_SOURCE],
+        { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'advanced', env: {} },
+      );
+      child.on('message', onMessage);
+      child.on('error', fail);
+      child.on('exit', (code) => {
+        fail(new Error(`the spawner process exited (code ${String(code)})`));
+      });
+      const unref = (): void => {
+        child.unref();
+        child.channel?.unref();
+      };
+      unref();
+      this.#channel = {
+        post: (m) => child.send(m),
+        ref: () => {
+          child.ref();
+          child.channel?.ref();
+        },
+        unref,
+      };
+      return;
+    }
     // No inherited node options: not the parent's --import loaders, profilers or --input-type.
     // A small young generation: the thread's garbage is the output chunks it relays, collected
     // quickly instead of piling up to the default 16 MB semi-spaces (the process's RSS stays
     // ~30 MB lower, which also makes every fork cheaper).
-    this.#worker = new Worker(WORKER_SOURCE, {
+    const worker = new Worker(WORKER_SOURCE, {
       eval: true,
       execArgv: [],
       stdout: false,
       stderr: false,
       resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 64 },
     });
-    this.#worker.unref();
-    this.#worker.on('message', (m: FromWorker) => this.#onMessage(m));
-    const fail = (err: Error): void => {
-      this.#broken ??= err;
-      const pending = [...this.#children.values()];
-      this.#children.clear();
-      this.#worker.unref();
-      for (const events of pending) {
-        events.error(err);
-        events.close(null, null);
-      }
+    worker.unref();
+    worker.on('message', onMessage);
+    worker.on('error', fail);
+    worker.on('exit', (code) => {
+      fail(new Error(`the spawner thread exited (code ${code})`));
+    });
+    this.#channel = {
+      post: (m) => {
+        worker.postMessage(m);
+      },
+      ref: () => worker.ref(),
+      unref: () => worker.unref(),
     };
-    this.#worker.on('error', fail);
-    this.#worker.on('exit', (code) => fail(new Error(`the spawner thread exited (code ${code})`)));
+  }
+
+  /** Set once the thread or process has died; every later `start` fails with it. */
+  get broken(): boolean {
+    return this.#broken !== undefined;
   }
 
   start(spec: ChildSpec, events: ChildEvents): ChildHandle {
@@ -177,7 +259,7 @@ class SpawnerThread {
       });
       return { destroyStreams: () => undefined };
     }
-    if (this.#children.size === 0) this.#worker.ref();
+    if (this.#children.size === 0) this.#channel.ref();
     this.#children.set(id, events);
     const message: ToWorker = {
       type: 'spawn',
@@ -192,10 +274,10 @@ class SpawnerThread {
         ? { stdin: typeof spec.stdin === 'string' ? Buffer.from(spec.stdin) : spec.stdin }
         : {}),
     };
-    this.#worker.postMessage(message);
+    this.#channel.post(message);
     return {
       destroyStreams: () => {
-        if (this.#children.has(id)) this.#worker.postMessage({ type: 'destroy', id } satisfies ToWorker);
+        if (this.#children.has(id)) this.#channel.post({ type: 'destroy', id } satisfies ToWorker);
       },
     };
   }
@@ -221,7 +303,7 @@ class SpawnerThread {
         return;
       case 'close':
         this.#children.delete(m.id);
-        if (this.#children.size === 0) this.#worker.unref();
+        if (this.#children.size === 0) this.#channel.unref();
         events.close(m.code, m.signal);
         return;
       default:
@@ -267,27 +349,54 @@ function startHere(spec: ChildSpec, events: ChildEvents): ChildHandle {
   };
 }
 
-let thread: SpawnerThread | null | undefined;
+/** Where `startChild` starts processes. */
+export type SpawnerKind = 'process' | 'thread' | 'here';
+
+const spawners = new Map<'process' | 'thread', Spawner | null>();
+
+/** The default: the helper process, unless `RHO_FLOW_SPAWNER=thread` (or `here`). */
+function defaultKind(): SpawnerKind {
+  const v = process.env.RHO_FLOW_SPAWNER;
+  return v === 'thread' || v === 'here' ? v : 'process';
+}
+
+function spawnerOf(kind: 'process' | 'thread'): Spawner | null {
+  let s = spawners.get(kind);
+  // A spawner that died (its children died with it: their jobs fail as infrastructure errors) is
+  // replaced by a new one for the processes started after.
+  if (s === undefined || s?.broken) {
+    try {
+      s = new Spawner(kind);
+    } catch {
+      s = null; // cannot start one here: spawn on this thread
+    }
+    spawners.set(kind, s);
+  }
+  return s;
+}
+
+/**
+ * Starts the default spawner now, so that its start overlaps other work
+ * (the local backend calls it before probing bwrap). Idempotent.
+ */
+export function warmSpawner(): void {
+  const kind = defaultKind();
+  if (kind !== 'here') spawnerOf(kind);
+}
 
 /**
  * Starts a detached process (its own process group) and reports what happens
  * to it through `events`, always asynchronously. Never throws: a process that
- * cannot be started gets `error` then `close`. `where: 'here'` spawns on the
- * calling thread (the fallback; for tests).
+ * cannot be started gets `error` then `close`. `where` picks the spawner
+ * (default: the helper process; `here` is the calling thread, the fallback).
  */
 export function startChild(
   spec: ChildSpec,
   events: ChildEvents,
-  where: 'thread' | 'here' = 'thread',
+  where: SpawnerKind = defaultKind(),
 ): ChildHandle {
-  if (where === 'thread' && thread === undefined) {
-    try {
-      thread = new SpawnerThread();
-    } catch {
-      thread = null; // no worker threads here: spawn on this thread
-    }
-  }
-  if (where === 'thread' && thread) return thread.start(spec, events);
+  const s = where === 'here' ? null : spawnerOf(where);
+  if (s) return s.start(spec, events);
   try {
     return startHere(spec, events);
   } catch (e) {

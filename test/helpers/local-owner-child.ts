@@ -3,7 +3,9 @@
  * starts `sleep <duration>` in it, prints `{"id": <workspace>}` and waits to
  * be killed. Run through `local-ts-loader.js`.
  *
- * argv: <TMPDIR> <run-id> <sleep duration> [auto|none]  (none: no bwrap)
+ * argv: <TMPDIR> <run-id> <sleep duration> [auto|none]  (none: no bwrap; the
+ * command also leaves `sleep 1<duration>` in a session of its own, out of the
+ * process group that rho-flow kills)
  */
 import { LocalBackend } from '../../src/sandbox/local.js';
 
@@ -28,6 +30,8 @@ const sandbox = await backend.create({
   network: 'off',
   env: {},
 });
-void sandbox.exec(`sleep ${duration}`).catch(() => undefined);
+const command =
+  mode === 'none' ? `sleep ${duration} & setsid sleep 1${duration} & wait` : `sleep ${duration}`;
+void sandbox.exec(command).catch(() => undefined);
 process.stdout.write(`${JSON.stringify({ id: sandbox.id })}\n`);
 setInterval(() => undefined, 60_000);

@@ -244,14 +244,21 @@ describe('cleanup and owner death', () => {
     const duration = uniqueSleep();
     const { child, id: orphan } = await startOwner('dead-unjailed', duration, 'none');
     // `sleep <duration>`: the owner's own command line holds the duration too.
-    expect(await waitFor(async () => (await processesWith(`sleep ${duration}`)).length > 0, 10_000)).toBe(
-      true,
-    );
+    const inGroup = `sleep ${duration}`;
+    const escaped = `sleep 1${duration}`; // left its process group with setsid
+    expect(
+      await waitFor(
+        async () => (await processesWith(inGroup)).length > 0 && (await processesWith(escaped)).length > 0,
+        10_000,
+      ),
+    ).toBe(true);
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
-    // Without a jail nothing kills the command when its owner dies...
-    expect((await processesWith(duration)).length).toBeGreaterThan(0);
-    // ...so cleanup does.
+    // Without a jail, the spawner kills the command's process group when its owner dies...
+    expect(await waitFor(async () => (await processesWith(inGroup)).length === 0, 10_000)).toBe(true);
+    // ...but a process that left the group survives...
+    expect((await processesWith(escaped)).length).toBeGreaterThan(0);
+    // ...so cleanup kills it.
     const report = await rig.backend.cleanup({ runId: 'dead-unjailed' });
     expect(report.removed.map((r) => r.id)).toEqual([orphan]);
     expect(await waitFor(async () => (await processesWith(duration)).length === 0, 10_000)).toBe(true);

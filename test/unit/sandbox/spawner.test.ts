@@ -1,12 +1,14 @@
 /**
- * `startChild` on the spawner thread and on the calling thread (the
- * fallback): the same events, in the same order, for the same processes.
+ * `startChild` from the helper process (the default), the spawner thread and
+ * the calling thread (the fallback): the same events, in the same order, for
+ * the same processes. And the helper's lifetime: it holds the event loop only
+ * while a child runs, and takes its children down when rho-flow is SIGKILLed.
  */
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { startChild, type ChildSpec } from '../../../src/sandbox/spawner.js';
+import { startChild, type ChildSpec, type SpawnerKind } from '../../../src/sandbox/spawner.js';
 import { REPO_ROOT } from '../../helpers/cli.js';
 
 interface Outcome {
@@ -21,7 +23,7 @@ interface Outcome {
 /** Runs `spec` to its `close` event; `onPid` may act on the running process. */
 function run(
   spec: Partial<ChildSpec> & { args: string[] },
-  where: 'thread' | 'here',
+  where: SpawnerKind,
   hooks: { onPid?: (pid: number) => void; onExit?: (destroy: () => void) => void } = {},
 ): Promise<Outcome> {
   return new Promise((resolve) => {
@@ -59,8 +61,10 @@ function run(
   });
 }
 
-for (const where of ['thread', 'here'] as const) {
-  describe(`startChild (${where === 'thread' ? 'spawner thread' : 'calling thread'})`, () => {
+const NAMES = { process: 'helper process', thread: 'spawner thread', here: 'calling thread' } as const;
+
+for (const where of ['process', 'thread', 'here'] as const) {
+  describe(`startChild (${NAMES[where]})`, () => {
     it('reports the pid, the output of each stream apart, and the exit', async () => {
       const o = await run({ args: ['-c', 'echo out; echo err >&2; exit 3'] }, where);
       expect(o.pid).toBeGreaterThan(0);
@@ -129,28 +133,75 @@ for (const where of ['thread', 'here'] as const) {
   });
 }
 
-describe('spawner thread and the event loop', () => {
-  it('keeps node alive while a child runs, and lets it exit afterwards', async () => {
-    // A node process whose only pending work is one child: it must print the child's output, then exit.
-    const code = `
-      import { startChild } from ${JSON.stringify(path.join(REPO_ROOT, 'src/sandbox/spawner.ts'))};
-      startChild({ file: '/bin/sh', args: ['-c', 'sleep 0.3; echo from-child'], cwd: '/', env: {}, extraPipes: false }, {
-        spawned() {}, error(e) { console.error(e); }, exit() {},
-        data(_fd, chunk) { process.stdout.write(chunk); },
-        close(c) { process.stdout.write('closed ' + c + '\\n'); },
+/** Runs `code` (an ES module that may import `startChild`) in a node process, with the TS loader. */
+function nodeArgs(code: string): string[] {
+  return [
+    '--import',
+    path.join(REPO_ROOT, 'test/helpers/local-ts-loader.js'),
+    '--input-type=module',
+    '-e',
+    code,
+  ];
+}
+
+const SPAWNER = JSON.stringify(path.join(REPO_ROOT, 'src/sandbox/spawner.ts'));
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('the spawner and the event loop', () => {
+  for (const kind of ['process', 'thread'] as const) {
+    it(`keeps node alive while a child runs, and lets it exit afterwards (${NAMES[kind]})`, async () => {
+      // A node process whose only pending work is one child: it must print the child's output, then exit.
+      const code = `
+        import { startChild } from ${SPAWNER};
+        startChild({ file: '/bin/sh', args: ['-c', 'sleep 0.3; echo from-child'], cwd: '/', env: {}, extraPipes: false }, {
+          spawned() {}, error(e) { console.error(e); }, exit() {},
+          data(_fd, chunk) { process.stdout.write(chunk); },
+          close(c) { process.stdout.write('closed ' + c + '\\n'); },
+        });
+      `;
+      const r = await promisify(execFile)(process.execPath, nodeArgs(code), {
+        timeout: 20_000,
+        env: { ...process.env, RHO_FLOW_SPAWNER: kind },
       });
+      expect(r.stdout).toBe('from-child\nclosed 0\n');
+    });
+  }
+
+  it('kills the process groups it started when rho-flow is SIGKILLed (helper process)', async () => {
+    // The parent starts a child that itself leaves a grandchild in its group, prints both pids, and
+    // waits; we SIGKILL the parent: the helper sees its channel close and kills the whole group.
+    const code = `
+      import { startChild } from ${SPAWNER};
+      startChild({ file: '/bin/sh', args: ['-c', 'sleep 60 & echo $$ $!; wait'], cwd: '/', env: {}, extraPipes: false }, {
+        spawned() {}, error(e) { console.error(e); }, exit() {}, close() {},
+        data(_fd, chunk) { process.stdout.write(chunk); },
+      });
+      setInterval(() => {}, 1000);
     `;
-    const r = await promisify(execFile)(
-      process.execPath,
-      [
-        '--import',
-        path.join(REPO_ROOT, 'test/helpers/local-ts-loader.js'),
-        '--input-type=module',
-        '-e',
-        code,
-      ],
-      { timeout: 20_000 },
-    );
-    expect(r.stdout).toBe('from-child\nclosed 0\n');
+    const child = execFile(process.execPath, nodeArgs(code), { timeout: 20_000 });
+    const pids = await new Promise<number[]>((resolve, reject) => {
+      let out = '';
+      child.stdout?.on('data', (c: Buffer) => {
+        out += c.toString();
+        if (out.includes('\n')) resolve(out.trim().split(/\s+/).map(Number));
+      });
+      child.on('exit', () => {
+        reject(new Error(`exited early: ${out}`));
+      });
+    });
+    expect(pids).toHaveLength(2);
+    for (const pid of pids) expect(alive(pid)).toBe(true);
+    child.kill('SIGKILL');
+    const deadline = Date.now() + 5_000;
+    while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(pids.filter(alive)).toEqual([]);
   });
 });
