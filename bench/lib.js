@@ -123,7 +123,9 @@ let statsCounter = 0;
  * file: a file would make node's stdout synchronous). Resolves with the
  * wall time, the child's own CPU time and peak RSS, and its output (kept
  * unless `keepOutput` is false; `onLine` sees stdout lines as they come).
- * `onSpawn(child)` can sample the running process.
+ * `onSpawn(child)` can sample the running process. `RHO_FLOW_BENCH_NODE_ARGS`
+ * (space-separated) adds node flags to every run, e.g. `--cpu-prof
+ * --cpu-prof-dir=/tmp/prof` to profile what a benchmark measures.
  */
 export function runNode(args, options = {}) {
   const statsFile = path.join(os.tmpdir(), `rho-flow-bench-stats-${process.pid}-${++statsCounter}.json`);
@@ -136,11 +138,21 @@ export function runNode(args, options = {}) {
     }).filter(([, v]) => v !== undefined),
   );
   const t0 = performance.now();
-  const child = spawn(process.execPath, ['--import', STATS_HOOK, ...(options.nodeArgs ?? []), ...args], {
-    cwd: options.cwd ?? process.cwd(),
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      STATS_HOOK,
+      ...(process.env.RHO_FLOW_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      ...(options.nodeArgs ?? []),
+      ...args,
+    ],
+    {
+      cwd: options.cwd ?? process.cwd(),
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   options.onSpawn?.(child);
   const keep = options.keepOutput !== false;
   let stdout = '';
