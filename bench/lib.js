@@ -20,7 +20,7 @@ import path from 'node:path';
 import process from 'node:process';
 import console from 'node:console';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath, URL } from 'node:url';
+import { fileURLToPath, pathToFileURL, URL } from 'node:url';
 
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -103,18 +103,10 @@ export function tempDir(prefix = 'rho-flow-bench-') {
   };
 }
 
-/**
- * Preloaded into measured node children: at exit, writes the child's CPU
- * time (user, system; all threads) and peak RSS (`VmHWM`) to
- * `$RHO_FLOW_BENCH_STATS_FILE`.
- */
-const STATS_HOOK =
-  'data:text/javascript,' +
-  encodeURIComponent(
-    "import fs from 'node:fs'; process.on('exit', () => { const f = process.env.RHO_FLOW_BENCH_STATS_FILE; if (!f) return;" +
-      " const u = process.cpuUsage(); let hwm = 0; try { hwm = Number(/VmHWM:\\s+(\\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]); } catch {}" +
-      ' fs.writeFileSync(f, JSON.stringify({ userMs: u.user / 1000, sysMs: u.system / 1000, hwmKb: hwm })); });',
-  );
+/** Preloaded into measured node children: their CPU time and peak RSS, and their spawner helper's. */
+const STATS_HOOK = pathToFileURL(
+  path.join(path.dirname(fileURLToPath(import.meta.url)), 'stats-hook.js'),
+).href;
 
 let statsCounter = 0;
 
@@ -191,6 +183,8 @@ export function runNode(args, options = {}) {
         userMs: stats.userMs,
         sysMs: stats.sysMs,
         hwmMb: stats.hwmKb / 1024,
+        helperCpuMs: stats.helperCpuMs ?? 0,
+        helperHwmMb: (stats.helperHwmKb ?? 0) / 1024,
         stdout,
         stderr,
       };

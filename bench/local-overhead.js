@@ -171,6 +171,7 @@ try {
   const oneMs = median(one.map((r) => r.wallMs));
   const ratio = median(flow.map((r, i) => r.wallMs / base[i]));
   const cpuPerJob = median(flow.map((r) => r.cpuMs)) / JOBS;
+  const helperCpuPerJob = median(flow.map((r) => r.helperCpuMs)) / JOBS;
   const oneCpu = median(one.map((r) => r.cpuMs));
   const fsyncs = median(flow.map((r) => r.meter.fsyncs));
   const fsyncMs = median(flow.map((r) => r.meter.fsyncMs));
@@ -202,6 +203,12 @@ try {
         'ms',
       ),
       figure('local.cpuPerJobMs', 'rho-flow process CPU per job (user+sys)', round(cpuPerJob, 1), 'ms'),
+      figure(
+        'local.helperCpuPerJobMs',
+        'its spawner helper process, CPU per job (user+sys)',
+        round(helperCpuPerJob, 1),
+        'ms',
+      ),
       figure(
         'local.oneJobMs',
         'fixed cost: a 1-job run, wall',
@@ -240,6 +247,7 @@ try {
       baseline2Ms: baseStep.map((x) => round(x)),
       rhoMs: flow.map((r) => round(r.wallMs)),
       rhoCpuMs: flow.map((r) => round(r.cpuMs)),
+      helperCpuMs: flow.map((r) => round(r.helperCpuMs)),
       rhoPeakRssMb: flow.map((r) => round(r.hwmMb)),
       noFsyncMs: noSync.map((r) => round(r.wallMs)),
       oneJobMs: one.map((r) => round(r.wallMs)),

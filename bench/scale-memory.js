@@ -174,7 +174,7 @@ try {
     },
   ).finally(() => clearInterval(timer));
   progress(
-    `  ${JOBS} jobs in ${round(res.wallMs)} ms, peak RSS ${round(res.hwmMb)} MB; RSS at ${samples.map((s) => `${s.finished}: ${s.rssMb}`).join(', ')}`,
+    `  ${JOBS} jobs in ${round(res.wallMs)} ms, peak RSS ${round(res.hwmMb)} MB (+ helper ${round(res.helperHwmMb)} MB); RSS at ${samples.map((s) => `${s.finished}: ${s.rssMb}`).join(', ')}`,
   );
   const lines = fs
     .readFileSync(path.join(out, 'scale', 'results.jsonl'), 'utf8')
@@ -229,11 +229,12 @@ try {
       figures: [
         figure(
           'scale.peakRssMb',
-          `peak RSS of the CLI (VmHWM), ${JOBS} jobs`,
-          round(res.hwmMb),
+          `peak RSS of the CLI + its spawner helper (VmHWM, summed), ${JOBS} jobs`,
+          round(res.hwmMb + res.helperHwmMb),
           'MB',
           300,
           '<=',
+          `CLI ${round(res.hwmMb)} MB, helper ${round(res.helperHwmMb)} MB`,
         ),
         figure(
           'scale.rssSlopeMbPer1000',
