@@ -28,6 +28,7 @@
  * binds then.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import {
@@ -95,6 +96,7 @@ async function runBatch(dir, label, tuning) {
   });
   try {
     const out = path.join(dir, `out-${label}`);
+    const fakeCpu0 = process.cpuUsage();
     const res = await runNode(
       [BIN, 'run', path.join(dir, 'cloud.yaml'), '-j', String(CONCURRENCY), '-o', out, '--reporter', 'plain'],
       {
@@ -108,6 +110,7 @@ async function runBatch(dir, label, tuning) {
         expectCode: 0,
       },
     );
+    const fakeCpu = process.cpuUsage(fakeCpu0);
     fs.rmSync(out, { recursive: true, force: true });
     const reqs = fake.requests;
     const first = Math.min(...reqs.map((r) => r.at));
@@ -131,6 +134,7 @@ async function runBatch(dir, label, tuning) {
     return {
       wallMs: res.wallMs,
       cpuMs: res.cpuMs,
+      fakeCpuMs: (fakeCpu.user + fakeCpu.system) / 1000,
       windowMs: last - first,
       peakLive: fake.peakLive,
       sandboxes: fake.sandboxes.length,
@@ -258,6 +262,24 @@ try {
           undefined,
           undefined,
           JSON.stringify(runs[0]?.byEndpoint ?? {}),
+        ),
+        figure(
+          'cloud.cliCpuPerJobMs',
+          'CLI CPU per job (all its threads, startup included)',
+          round(median(runs.map((r) => r.cpuMs)) / JOBS, 1),
+          'ms',
+        ),
+        figure(
+          'cloud.fakeCpuPerJobMs',
+          "the fake server's CPU per job (this process, same two cores)",
+          round(median(runs.map((r) => r.fakeCpuMs)) / JOBS, 1),
+          'ms',
+        ),
+        figure(
+          'cloud.cpuBoundWindowMs',
+          'least window the two cores allow: (CLI + fake CPU) / cores',
+          round(median(runs.map((r) => r.cpuMs + r.fakeCpuMs)) / os.cpus().length),
+          'ms',
         ),
         figure(
           'cloud.overheadPerJobMs',
