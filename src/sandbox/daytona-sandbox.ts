@@ -40,6 +40,7 @@ import {
   type ScriptResult,
   type TransferHost,
 } from './daytona-transfer.js';
+import type { UploadArchives } from './upload-archives.js';
 import { DEFAULT_MAX_OUTPUT, TIMEOUT_EXIT, execScript, killScript, parseExecOutput } from './daytona-exec.js';
 
 /** Settings a sandbox needs from its backend. */
@@ -57,6 +58,8 @@ export interface DaytonaSandboxSettings {
   keepAliveMs: number;
   autoDeleteMinutes: number;
   warn: (message: string) => void;
+  /** The run's upload archives, packed once and shared by its sandboxes. */
+  archives?: UploadArchives;
 }
 
 function isNotFound(err: unknown): boolean {
@@ -326,6 +329,7 @@ export class DaytonaSandbox implements Sandbox {
       transferTimeoutSec: this.#s.transferTimeoutSec,
       resolve: (p) => this.#resolve(p),
       runScript: (script, signal) => this.#script(script, signal),
+      ...(this.#s.archives ? { archives: this.#s.archives } : {}),
     };
   }
 

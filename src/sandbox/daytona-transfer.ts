@@ -22,6 +22,7 @@ import { SandboxError, errorMessage } from '../errors.js';
 import type { DownloadResult, TransferStats } from './sandbox.js';
 import type { DaytonaSandboxLike } from './daytona-client.js';
 import { classifyError } from './backoff.js';
+import type { PackedTree, UploadArchives } from './upload-archives.js';
 
 /** Where rho-flow keeps its scratch files inside a sandbox. */
 export const SCRATCH_DIR = '/tmp/.rho-flow';
@@ -69,6 +70,8 @@ export interface TransferHost {
   resolve(p: string): string;
   /** Runs a helper script; counts as one request. */
   runScript(script: string, signal?: AbortSignal): Promise<ScriptResult>;
+  /** The run's packed upload archives, shared across its sandboxes (without it: packed per upload). */
+  readonly archives?: UploadArchives;
 }
 
 const GLOB_MAGIC = /[*?[\]{}]/;
@@ -195,7 +198,7 @@ export async function uploadPath(
     const excluded = picomatch(options.exclude ? [...options.exclude] : [], { dot: true });
     const isExcluded = (rel: string): boolean => (options.exclude?.length ?? 0) > 0 && excluded(rel);
     if (host.tools.has('tar'))
-      return await uploadTar(host, localPath, dest, isExcluded, options.signal, stats);
+      return await uploadTar(host, localPath, dest, options.exclude ?? [], isExcluded, options.signal, stats);
     return await uploadBulk(host, localPath, dest, isExcluded, options.signal, stats);
   } catch (err) {
     if (options.signal?.aborted) throw options.signal.reason;
@@ -207,50 +210,81 @@ async function uploadTar(
   host: TransferHost,
   localDir: string,
   dest: string,
+  exclude: readonly string[],
   isExcluded: (rel: string) => boolean,
   signal: AbortSignal | undefined,
   stats: (files: number, bytes: number, requests: number) => TransferStats,
 ): Promise<TransferStats> {
   const gzip = host.tools.has('gzip');
+  const pack = (archive: string): Promise<PackedTree> => packTree(localDir, archive, gzip, isExcluded);
+  if (host.archives) {
+    // Packed once per run, shared by every job that uploads the same source.
+    const packed = await host.archives.get({ source: localDir, exclude, gzip }, pack);
+    signal?.throwIfAborted();
+    await sendArchive(host, packed.path, gzip, dest, signal);
+    return stats(packed.files, packed.bytes, 2);
+  }
   return withTempDir(async (tmp) => {
     const archive = path.join(tmp, gzip ? 'upload.tar.gz' : 'upload.tar');
-    let files = 0;
-    let bytes = 0;
-    await tar.c(
-      {
-        cwd: localDir,
-        file: archive,
-        gzip,
-        portable: true,
-        follow: false,
-        filter: (p, s) => {
-          const rel = p.replace(/^\.\/?/, '');
-          if (rel !== '' && isExcluded(rel)) return false;
-          if ('isFile' in s && s.isFile()) {
-            files++;
-            bytes += s.size;
-          } else if ('isDirectory' in s && !s.isDirectory() && !s.isSymbolicLink()) {
-            return false; // sockets, fifos, devices
-          }
-          return true;
-        },
-      },
-      ['.'],
-    );
+    const packed = await pack(archive);
     signal?.throwIfAborted();
-    const remote = `${SCRATCH_DIR}/up-${nonce()}.tar${gzip ? '.gz' : ''}`;
-    await host.sdk.fs.uploadFileStream(archive, remote, {
-      ...(signal ? { signal } : {}),
-      timeout: host.transferTimeoutSec,
-    });
-    await checkScript(
-      host,
-      `mkdir -p -- ${shq(dest)} && tar -x${gzip ? 'z' : ''}pf ${shq(remote)} --no-same-owner -C ${shq(dest)}; rc=$?; rm -f -- ${shq(remote)}; exit $rc`,
-      `unpacking the upload into ${dest}`,
-      signal,
-    );
-    return stats(files, bytes, 2);
+    await sendArchive(host, archive, gzip, dest, signal);
+    return stats(packed.files, packed.bytes, 2);
   });
+}
+
+/** Writes `localDir` (minus excluded paths, sockets, fifos and devices) as a tar archive. */
+async function packTree(
+  localDir: string,
+  archive: string,
+  gzip: boolean,
+  isExcluded: (rel: string) => boolean,
+): Promise<PackedTree> {
+  let files = 0;
+  let bytes = 0;
+  await tar.c(
+    {
+      cwd: localDir,
+      file: archive,
+      gzip,
+      portable: true,
+      follow: false,
+      filter: (p, s) => {
+        const rel = p.replace(/^\.\/?/, '');
+        if (rel !== '' && isExcluded(rel)) return false;
+        if ('isFile' in s && s.isFile()) {
+          files++;
+          bytes += s.size;
+        } else if ('isDirectory' in s && !s.isDirectory() && !s.isSymbolicLink()) {
+          return false; // sockets, fifos, devices
+        }
+        return true;
+      },
+    },
+    ['.'],
+  );
+  return { files, bytes };
+}
+
+/** Uploads `archive` to the scratch dir and unpacks it at `dest` (two requests). */
+async function sendArchive(
+  host: TransferHost,
+  archive: string,
+  gzip: boolean,
+  dest: string,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const remote = `${SCRATCH_DIR}/up-${nonce()}.tar${gzip ? '.gz' : ''}`;
+  await host.sdk.fs.uploadFileStream(archive, remote, {
+    ...(signal ? { signal } : {}),
+    timeout: host.transferTimeoutSec,
+  });
+  await checkScript(
+    host,
+    `mkdir -p -- ${shq(dest)} && tar -x${gzip ? 'z' : ''}pf ${shq(remote)} --no-same-owner -C ${shq(dest)}; rc=$?; rm -f -- ${shq(remote)}; exit $rc`,
+    `unpacking the upload into ${dest}`,
+    signal,
+  );
 }
 
 async function uploadBulk(

@@ -40,6 +40,7 @@ import { buildCreateParams, createSandboxSafely, type DaytonaDefaults } from './
 import { cleanupDaytona, ownerId } from './daytona-cleanup.js';
 import { mergeTuning, readDaytonaTuning } from './daytona-tuning.js';
 import { DaytonaSandbox } from './daytona-sandbox.js';
+import { UploadArchives } from './upload-archives.js';
 
 /** Defaults of the {@link DaytonaTuning} knobs. */
 export const DAYTONA_DEFAULTS = Object.freeze({
@@ -115,6 +116,8 @@ export class DaytonaBackend implements SandboxBackend {
   readonly #limiter: RateLimiter;
   readonly #live = new Set<DaytonaSandbox>();
   readonly #background = new Set<Promise<unknown>>();
+  /** Upload archives packed once per run (per backend) and shared by its sandboxes. */
+  readonly #archives = new UploadArchives();
   #config: ResolvedConfig | undefined;
   #tuningError: Error | undefined;
   #client: Promise<DaytonaClientLike> | undefined;
@@ -211,6 +214,7 @@ export class DaytonaBackend implements SandboxBackend {
           Math.min(DAYTONA_DEFAULTS.maxKeepAliveMs, (params.autoStopInterval * 60_000) / 3),
         autoDeleteMinutes: params.autoDeleteInterval,
         warn: this.#options.warn,
+        archives: this.#archives,
       },
       signal,
     );
@@ -221,6 +225,11 @@ export class DaytonaBackend implements SandboxBackend {
       throw signal.reason;
     }
     return sandbox;
+  }
+
+  /** How many upload archives this backend has packed (shared by its sandboxes). @internal */
+  get uploadArchivePacks(): number {
+    return this.#archives.packs;
   }
 
   /** Removes leftover sandboxes of dead runs (see `cleanupDaytona`). */
@@ -266,6 +275,7 @@ export class DaytonaBackend implements SandboxBackend {
       ]);
       clearTimeout(timer);
     }
+    await this.#archives.close();
     const client = await this.#client?.catch(() => undefined);
     await client?.[Symbol.asyncDispose]();
   }

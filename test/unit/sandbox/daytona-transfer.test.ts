@@ -169,6 +169,34 @@ describe('request counts', () => {
   });
 });
 
+describe('upload archives shared by a run', () => {
+  test('sandboxes of one backend uploading the same source pack it once; each gets the whole tree', async () => {
+    await using fake = await startFakeDaytona();
+    await using rig = daytonaRig(fake);
+    const src = await fs.mkdtemp(path.join(tmp, 'shared-'));
+    await makeTree(src);
+    const sandboxes = await Promise.all(
+      [1, 2, 3].map((i) => rig.backend.create(daytonaSpec({ jobSlug: `s${i}` }))),
+    );
+    // All three at once: the ones that arrive while the first packs wait for its archive.
+    const stats = await Promise.all(
+      sandboxes.map((sb) => sb.upload(src, '/work/repo', { exclude: ['**/*.tmp', 'node_modules'] })),
+    );
+    expect(rig.backend.uploadArchivePacks).toBe(1);
+    for (const [i, sb] of sandboxes.entries()) {
+      expect(stats[i]).toMatchObject({ files: 4, bytes: 6 + 4 + 19 + 9, requests: 2 });
+      expect(await inspect(sb, '/work/repo')).toBe(EXPECTED_TREE);
+    }
+    // Another exclude list is another archive; the same one again is not.
+    await sandboxes[0]?.upload(src, '/work/all');
+    await sandboxes[1]?.upload(src, '/work/repo2', { exclude: ['node_modules', '**/*.tmp'] });
+    expect(rig.backend.uploadArchivePacks).toBe(2);
+    expect((await sandboxes[0]?.exec('ls /work/all/node_modules'))?.stdout).toBe('pkg\n');
+    await Promise.all(sandboxes.map((sb) => sb.dispose()));
+    expect(fake.live()).toEqual([]);
+  });
+});
+
 describe('extractSafely', () => {
   test('never writes outside the destination; reports what it skipped', async () => {
     const work = await fs.mkdtemp(path.join(tmp, 'evil-'));
