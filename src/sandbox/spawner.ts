@@ -157,6 +157,10 @@ const PROCESS_SOURCE = `
   const port = { on: (e, f) => process.on(e, f) };
   const post = (m) => process.send(m);
   const relay = (id, fd) => (chunk) => post({ type: 'data', id, fd, chunk: new Uint8Array(chunk) });
+  // A Ctrl-C or a SIGTERM sent to rho-flow's process group must not take the jails down with the
+  // helper: rho-flow cancels them itself (finally steps, grace period). The helper goes when the
+  // channel closes.
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => {});
   process.on('disconnect', () => {
     for (const c of children.values()) { try { process.kill(-c.pid, 'SIGKILL'); } catch {} }
     process.exit(0);

@@ -61,11 +61,14 @@ describe('teardown', () => {
     expect(rig.processes()).toEqual([]);
   });
 
-  for (const [signal, code] of [
-    ['SIGINT', 130],
-    ['SIGTERM', 143],
+  for (const [signal, code, group] of [
+    ['SIGINT', 130, false],
+    ['SIGTERM', 143, false],
+    // Ctrl-C in a terminal signals the whole process group: rho-flow's helper processes too.
+    ['SIGINT', 130, true],
   ] as const) {
-    it(`${signal} mid-batch: exit ${code}, finished results intact, the rest cancelled, nothing left`, async () => {
+    const to = group ? ' to the process group' : '';
+    it(`${signal}${to} mid-batch: exit ${code}, finished results intact, the rest cancelled, nothing left`, async () => {
       await using rig = await RunRig.create();
       await rig.write(
         'batch.yaml',
@@ -80,18 +83,11 @@ finally:
   - run: echo cleaning up
 `,
       );
-      const running = rig.start([
-        'run',
-        'batch.yaml',
-        '-j',
-        '2',
-        '-o',
-        'out',
-        '--grace-period',
-        '5s',
-        '--reporter',
-        'plain',
-      ]);
+      const running = rig.start(
+        ['run', 'batch.yaml', '-j', '2', '-o', 'out', '--grace-period', '5s', '--reporter', 'plain'],
+        {},
+        { group },
+      );
       await waitFor(
         async () => (await rig.results().catch(() => [])).length >= 2 && rig.sleepers().length === 2,
         30_000,
@@ -99,7 +95,8 @@ finally:
       );
       await waitFor(() => rig.workspaces().length === 2, 10_000, 'two live workspaces');
       const sent = Date.now();
-      running.kill(signal);
+      if (group) running.killGroup(signal);
+      else running.kill(signal);
       const r = await running.result(30_000);
       expect(r.code, r.stderr + r.stdout).toBe(code);
       expect(Date.now() - sent).toBeLessThan(8_000);

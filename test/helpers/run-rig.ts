@@ -51,12 +51,20 @@ export class RunRig implements AsyncDisposable {
     return { TMPDIR: this.tmp, CI: '1', GITHUB_ACTIONS: undefined, ...extra };
   }
 
-  /** Starts `rho-flow <args>` in the background. */
-  start(args: readonly string[], env: Record<string, string | undefined> = {}): Running {
+  /**
+   * Starts `rho-flow <args>` in the background. `group`: in a process group
+   * of its own (as a shell starts a foreground job), for `Running.killGroup`.
+   */
+  start(
+    args: readonly string[],
+    env: Record<string, string | undefined> = {},
+    options: { group?: boolean } = {},
+  ): Running {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: this.dir,
       env: childEnv(this.env(env)),
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: options.group === true,
     });
     this.#children.add(child);
     return new Running(child, () => this.#children.delete(child));
@@ -164,6 +172,11 @@ export class Running {
 
   kill(signal: NodeJS.Signals): void {
     this.child.kill(signal);
+  }
+
+  /** Signals the whole process group (what Ctrl-C in a terminal does); needs `start(…, { group: true })`. */
+  killGroup(signal: NodeJS.Signals): void {
+    if (this.child.pid !== undefined) process.kill(-this.child.pid, signal);
   }
 
   /** Resolves when the process exits; kills it (SIGKILL) after `timeoutMs`. */

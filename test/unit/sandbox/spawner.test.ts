@@ -4,7 +4,8 @@
  * the same processes. And the helper's lifetime: it holds the event loop only
  * while a child runs, and takes its children down when rho-flow is SIGKILLed.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -146,6 +147,22 @@ function nodeArgs(code: string): string[] {
 
 const SPAWNER = JSON.stringify(path.join(REPO_ROOT, 'src/sandbox/spawner.ts'));
 
+/** The spawner helper processes among `pid`'s children. */
+function helpersOf(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .filter((n) => {
+      try {
+        const stat = readFileSync(`/proc/${n}/stat`, 'utf8');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        return ppid === pid && readFileSync(`/proc/${n}/cmdline`, 'utf8').includes('--input-type=commonjs');
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -174,6 +191,42 @@ describe('the spawner and the event loop', () => {
       expect(r.stdout).toBe('from-child\nclosed 0\n');
     });
   }
+
+  it('survives a Ctrl-C to the process group: rho-flow, not the helper, decides what to cancel', async () => {
+    // The parent ignores SIGINT (as rho-flow handles it); it starts a child through the helper,
+    // prints the child's pid, and waits. SIGINT to the whole group must leave the helper alive.
+    const code = `
+      import { startChild } from ${SPAWNER};
+      process.on('SIGINT', () => {});
+      startChild({ file: '/bin/sh', args: ['-c', 'echo $$; exec sleep 60'], cwd: '/', env: {}, extraPipes: false }, {
+        spawned() {}, error(e) { console.error(e); }, exit() {}, close() {},
+        data(_fd, chunk) { process.stdout.write(chunk); },
+      });
+      setInterval(() => {}, 1000);
+    `;
+    const child = spawn(process.execPath, nodeArgs(code), {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.once('data', () => {
+          resolve();
+        });
+        child.once('exit', () => {
+          reject(new Error('exited early'));
+        });
+      });
+      const helper = helpersOf(child.pid ?? 0);
+      expect(helper).toHaveLength(1);
+      process.kill(-(child.pid ?? 0), 'SIGINT');
+      await new Promise((r) => setTimeout(r, 500));
+      expect(alive(child.pid ?? 0)).toBe(true);
+      expect(helper.filter(alive)).toEqual(helper);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
 
   it('kills the process groups it started when rho-flow is SIGKILLed (helper process)', async () => {
     // The parent starts a child that itself leaves a grandchild in its group, prints both pids, and
