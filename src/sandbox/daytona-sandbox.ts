@@ -183,6 +183,8 @@ export class DaytonaSandbox implements Sandbox {
   #keepAlive: NodeJS.Timeout | undefined;
   #keepAliveWarned = false;
   #requests = 0;
+  /** Scratch files to remove with the next helper script (or with the sandbox). */
+  #discarded: string[] = [];
   readonly #onDisposed: Array<() => void> = [];
   readonly #release: () => void;
 
@@ -302,6 +304,11 @@ export class DaytonaSandbox implements Sandbox {
     timeoutS = this.#s.transferTimeoutSec,
   ): Promise<ScriptResult> {
     signal?.throwIfAborted();
+    if (this.#discarded.length > 0) {
+      // Scratch files left by earlier transfers go with the next helper script, at no extra request.
+      script = `rm -f -- ${this.#discarded.map(shq).join(' ')} 2>/dev/null\n${script}`;
+      this.#discarded = [];
+    }
     let command = encodeCommand(script);
     if (command.length > MAX_INLINE_SCRIPT) {
       const file = `${SCRATCH_DIR}/script-${nonce()}.sh`;
@@ -329,6 +336,9 @@ export class DaytonaSandbox implements Sandbox {
       transferTimeoutSec: this.#s.transferTimeoutSec,
       resolve: (p) => this.#resolve(p),
       runScript: (script, signal) => this.#script(script, signal),
+      discard: (remotePath) => {
+        this.#discarded.push(remotePath);
+      },
       ...(this.#s.archives ? { archives: this.#s.archives } : {}),
     };
   }

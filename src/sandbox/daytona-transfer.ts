@@ -72,6 +72,11 @@ export interface TransferHost {
   runScript(script: string, signal?: AbortSignal): Promise<ScriptResult>;
   /** The run's packed upload archives, shared across its sandboxes (without it: packed per upload). */
   readonly archives?: UploadArchives;
+  /**
+   * Removes a scratch file later: with the sandbox's next helper script, or
+   * with the sandbox itself (without it: deleted at once, one request more).
+   */
+  discard?(remotePath: string): void;
 }
 
 const GLOB_MAGIC = /[*?[\]{}]/;
@@ -438,10 +443,13 @@ async function downloadTar(
         throw new Error(`downloading ${remote}: ${res?.error ?? 'no response'}`);
       signal?.throwIfAborted();
       const out = await extractSafely(archive, localDir);
-      return { ...out, requests: 3 };
+      return { ...out, requests: host.discard ? 2 : 3 };
     });
   } finally {
-    await host.sdk.fs.deleteFile(remote).catch(() => undefined);
+    // Artifacts are collected at the end of a job, right before the sandbox is deleted: the
+    // archive goes with it (or with the next helper script) instead of costing a request now.
+    if (host.discard) host.discard(remote);
+    else await host.sdk.fs.deleteFile(remote).catch(() => undefined);
   }
 }
 

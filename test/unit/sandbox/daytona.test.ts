@@ -175,8 +175,14 @@ describe('against the fake Daytona server', () => {
     const dirDest = path.join(tmp, 'dl-dir');
     const dir = await sandbox.download('out', dirDest);
     expect(dir.written).toEqual(['out/log.txt', 'out/status']);
-    expect(dir.requests).toBe(3);
+    expect(dir.requests).toBe(2); // pack, download; the archive goes with the next script or the sandbox
     expect(await fs.readFile(path.join(dirDest, 'out/log.txt'), 'utf8')).toBe('print("hi")\n');
+    // The archive stays in the scratch dir until the next helper script removes it.
+    const archives = async (): Promise<string[]> =>
+      (await sandbox.list('/tmp/.rho-flow')).map((f) => f.name).filter((n) => n.startsWith('down-'));
+    expect(await archives()).toHaveLength(1);
+    await sandbox.exec('true');
+    expect(await archives()).toEqual([]);
 
     const globDest = path.join(tmp, 'dl-glob');
     const glob = await sandbox.download('repo/**/*.py', globDest);
