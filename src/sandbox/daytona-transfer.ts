@@ -22,6 +22,7 @@ import { SandboxError, errorMessage } from '../errors.js';
 import type { DownloadResult, TransferStats } from './sandbox.js';
 import type { DaytonaSandboxLike } from './daytona-client.js';
 import { classifyError } from './backoff.js';
+import { packTree, worthCompressing } from './tree-archive.js';
 import type { PackedTree, UploadArchives } from './upload-archives.js';
 
 /** Where rho-flow keeps its scratch files inside a sandbox. */
@@ -220,7 +221,7 @@ async function uploadTar(
   signal: AbortSignal | undefined,
   stats: (files: number, bytes: number, requests: number) => TransferStats,
 ): Promise<TransferStats> {
-  const gzip = host.tools.has('gzip');
+  const gzip = host.tools.has('gzip') && (await worthCompressing(localDir, isExcluded));
   const pack = (archive: string): Promise<PackedTree> => packTree(localDir, archive, gzip, isExcluded);
   if (host.archives) {
     // Packed once per run, shared by every job that uploads the same source.
@@ -236,39 +237,6 @@ async function uploadTar(
     await sendArchive(host, archive, gzip, dest, signal);
     return stats(packed.files, packed.bytes, 2);
   });
-}
-
-/** Writes `localDir` (minus excluded paths, sockets, fifos and devices) as a tar archive. */
-async function packTree(
-  localDir: string,
-  archive: string,
-  gzip: boolean,
-  isExcluded: (rel: string) => boolean,
-): Promise<PackedTree> {
-  let files = 0;
-  let bytes = 0;
-  await tar.c(
-    {
-      cwd: localDir,
-      file: archive,
-      gzip,
-      portable: true,
-      follow: false,
-      filter: (p, s) => {
-        const rel = p.replace(/^\.\/?/, '');
-        if (rel !== '' && isExcluded(rel)) return false;
-        if ('isFile' in s && s.isFile()) {
-          files++;
-          bytes += s.size;
-        } else if ('isDirectory' in s && !s.isDirectory() && !s.isSymbolicLink()) {
-          return false; // sockets, fifos, devices
-        }
-        return true;
-      },
-    },
-    ['.'],
-  );
-  return { files, bytes };
 }
 
 /** Uploads `archive` to the scratch dir and unpacks it at `dest` (two requests). */

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -84,6 +85,21 @@ describe.each([
     expect(stats.requests).toBe(fake.requests.length - before);
     expect(await inspect(sandbox, '/work/repo')).toBe(EXPECTED_TREE);
     expect((await sandbox.exec('./run.sh', { cwd: 'repo' })).stdout).toBe('ran\n');
+  });
+
+  test('incompressible data (sent as a plain tar) arrives byte for byte', async () => {
+    const src = await fs.mkdtemp(path.join(tmp, 'random-'));
+    const sums: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const data = randomBytes(200_000 + i);
+      await fs.writeFile(path.join(src, `r${i}.bin`), data);
+      sums.push(`${createHash('sha256').update(data).digest('hex')}  r${i}.bin`);
+    }
+    const stats = await sandbox.upload(src, '/work/random');
+    expect(stats.files).toBe(3);
+    expect((await sandbox.exec('sha256sum r*.bin', { cwd: '/work/random' })).stdout).toBe(
+      `${sums.join('\n')}\n`,
+    );
   });
 
   test('a single-file upload lands at the remote path with its mode', async () => {
