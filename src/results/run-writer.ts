@@ -25,6 +25,7 @@ import { SummaryBuilder } from './summary.js';
 import { JobFiles, type JobFilesOptions } from './job-files.js';
 import { writeJUnitReport } from './junit.js';
 import { readRunRecord, scanResults } from './read-results.js';
+import { RunLock } from './run-lock.js';
 
 /** Version of the run.json / results layout; bump on incompatible changes. */
 export const RUN_FORMAT_VERSION = 1;
@@ -191,6 +192,8 @@ export class RunWriter {
   /** Job folders known to exist (saves a mkdir per record). */
   readonly #jobDirs = new Set<string>();
   #finished: Promise<RunSummary> | undefined;
+  /** This process's hold on the run dir, released when the run finishes. */
+  #lock: RunLock | undefined;
 
   private constructor(options: RunWriterOptions, record: RunRecord, session: RunSession) {
     this.runDir = join(options.outputDir, options.runId);
@@ -234,9 +237,32 @@ export class RunWriter {
         `run directory ${runDir} already exists (use --resume ${options.runId} to continue it)`,
       );
     }
-    // Resuming a run whose run.json is unreadable would silently drop its history: refuse.
-    const existing = hasRunJson ? await readRunRecord(runDir) : undefined;
     await mkdir(join(runDir, 'jobs'), { recursive: true });
+    // One process per run dir: a concurrent run or resume of the same run is refused.
+    const lock = await RunLock.acquire(runDir, options.runId);
+    try {
+      // Read under the lock. Resuming a run whose run.json is unreadable would silently drop its
+      // history: refuse.
+      const existing = hasRunJson ? await readRunRecord(runDir) : undefined;
+      return await RunWriter.#openLocked(options, { runDir, redactor, session, existing, lock });
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+  }
+
+  static async #openLocked(
+    options: RunWriterOptions,
+    opened: {
+      runDir: string;
+      redactor: Redactor;
+      session: RunSession;
+      existing: RunRecord | undefined;
+      lock: RunLock;
+    },
+  ): Promise<RunWriter> {
+    const { redactor, session, existing, lock } = opened;
+    const startedAt = session.startedAt;
     const record: RunRecord = redactor.redactValue({
       formatVersion: RUN_FORMAT_VERSION,
       runId: options.runId,
@@ -252,6 +278,7 @@ export class RunWriter {
       record,
       record.sessions[record.sessions.length - 1] ?? session,
     );
+    writer.#lock = lock;
     if (options.resume) {
       const keep = options.keepResult;
       await scanResults(writer.resultsPath, (result) => {
@@ -407,6 +434,7 @@ export class RunWriter {
     if (options.interrupted) this.#session.interrupted = options.interrupted;
     this.#record.endedAt = endedAt;
     await this.#writeRunJson();
+    this.#lock?.release();
     return summary;
   }
 

@@ -211,6 +211,26 @@ describe('--resume refusals and shards', () => {
     expect(await fs.readdir(rig.out)).toEqual(['r1']);
   }, 60_000);
 
+  it('exit 2 for a resume while the run is still going (the run dir is locked); it works once the run ends', async () => {
+    await using rig = await RunRig.create();
+    await rig.write('slow.yaml', `name: slow\nsteps:\n  - run: ${rig.sleep(600)}\n`);
+    const base = ['run', 'slow.yaml', '-o', 'out', '--reporter', 'plain'];
+    const first = rig.start([...base, '--run-id', 'busy']);
+    await waitFor(() => rig.sleepers().length === 1, 30_000, 'the first run to start its job');
+    const concurrent = await rig.run([...base, '--resume', 'busy']);
+    expect(concurrent.code).toBe(2);
+    expect(concurrent.stderr).toMatch(
+      new RegExp(`run directory .*busy is in use by rho-flow pid ${String(first.child.pid)} `),
+    );
+    // The refused resume changed nothing: the first run still owns its lock and finishes normally.
+    first.kill('SIGINT');
+    expect((await first.result(30_000)).code).toBe(130);
+    await expect(fs.stat(path.join(rig.out, 'busy', '.lock'))).rejects.toMatchObject({ code: 'ENOENT' });
+    await rig.write('slow.yaml', 'name: slow\nsteps:\n  - run: echo quick\n');
+    const after = await rig.run([...base, '--resume', 'busy', '--force']);
+    expect(after.code, after.stderr).toBe(0);
+  }, 60_000);
+
   it('a shard resumes as its shard: only its errored job runs again, reports stay per shard', async () => {
     await using rig = await RunRig.create();
     await using model = await startCountingModel();

@@ -210,6 +210,8 @@ describe('RunWriter', () => {
     await first.recordJob(makeResult({ id: 'wf[task=b]', slug: 'wf_task_b', index: 1, status: 'error' }));
     // The process dies mid-append: a fragment without newline is left behind (no finish()).
     await appendFile(first.resultsPath, '{"id":"wf[task=b]","slug":"wf_ta');
+    // A dead process's lock is taken over (run-lock.test.ts); this one is alive, so drop its lock.
+    await rm(join(first.runDir, '.lock'));
     const second = await open({
       resume: true,
       argv: ['run', '--resume'],
