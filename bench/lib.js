@@ -290,3 +290,58 @@ export function report(result, json) {
 export function progress(message) {
   process.stderr.write(`[bench] ${message}\n`);
 }
+
+/**
+ * The validation corpus of scale-memory.js and validate-many.js: a realistic workflow (sandbox,
+ * vars, a matrix with include/exclude, run and prompt steps, artifacts; 12 jobs), named by `i`.
+ */
+export function benchWorkflow(i) {
+  return `# yaml-language-server: $schema=../schemas/workflow.schema.json
+name: bench-${i}
+description: Generated workflow ${i} for the validation benchmark.
+sandbox:
+  backend: local
+  working-dir: /work
+  network: off
+  env:
+    PYTHONUNBUFFERED: "1"
+    SUITE: \${{ vars.suite }}
+timeout: 30m
+profile: developer
+model: gpt-5-mini
+vars:
+  suite: unit
+  retries: 2
+strategy:
+  matrix:
+    task: [flaky-test, type-error, perf-${i}]
+    python: ["3.12", "3.13"]
+    exclude:
+      - { task: perf-${i}, python: "3.12" }
+    include:
+      - { task: docs, python: "3.13", extra: yes }
+  repeat: 2
+steps:
+  - id: baseline
+    run: |
+      echo "task=\${{ matrix.task }} python=\${{ matrix.python }}"
+      echo "result=ok" >> "$RHO_FLOW_OUTPUT"
+    timeout: 5m
+    continue-on-error: true
+  - id: fix
+    prompt: |
+      Fix \${{ matrix.task }} (suite \${{ vars.suite }}, attempt \${{ repeat.index }}).
+      The baseline said: \${{ steps.baseline.outputs.result }}
+    max-turns: 20
+    timeout: 10m
+  - id: verify
+    if: \${{ success() && steps.baseline.outputs.result == 'ok' }}
+    run: echo verify \${{ job.id }}
+finally:
+  - run: echo done
+artifacts:
+  - path: /work/out
+    to: out/
+    when: always
+`;
+}

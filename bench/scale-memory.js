@@ -24,6 +24,7 @@ import process from 'node:process';
 import {
   BIN,
   benchArgs,
+  benchWorkflow,
   figure,
   machine,
   median,
@@ -44,58 +45,6 @@ const STEP = Math.max(1, Math.round(JOBS / 5));
 /** The `yaml` package rho-flow itself loads (resolved from the repository, not from the temp dir). */
 const YAML_ENTRY = createRequire(import.meta.url).resolve('yaml');
 requireBuild();
-
-/** The validation corpus: the workflow of bench/validate-many.js. */
-function workflowFile(i) {
-  return `# yaml-language-server: $schema=../schemas/workflow.schema.json
-name: bench-${i}
-description: Generated workflow ${i} for the validation benchmark.
-sandbox:
-  backend: local
-  working-dir: /work
-  network: off
-  env:
-    PYTHONUNBUFFERED: "1"
-    SUITE: \${{ vars.suite }}
-timeout: 30m
-profile: developer
-model: gpt-5-mini
-vars:
-  suite: unit
-  retries: 2
-strategy:
-  matrix:
-    task: [flaky-test, type-error, perf-${i}]
-    python: ["3.12", "3.13"]
-    exclude:
-      - { task: perf-${i}, python: "3.12" }
-    include:
-      - { task: docs, python: "3.13", extra: yes }
-  repeat: 2
-steps:
-  - id: baseline
-    run: |
-      echo "task=\${{ matrix.task }} python=\${{ matrix.python }}"
-      echo "result=ok" >> "$RHO_FLOW_OUTPUT"
-    timeout: 5m
-    continue-on-error: true
-  - id: fix
-    prompt: |
-      Fix \${{ matrix.task }} (suite \${{ vars.suite }}, attempt \${{ repeat.index }}).
-      The baseline said: \${{ steps.baseline.outputs.result }}
-    max-turns: 20
-    timeout: 10m
-  - id: verify
-    if: \${{ success() && steps.baseline.outputs.result == 'ok' }}
-    run: echo verify \${{ job.id }}
-finally:
-  - run: echo done
-artifacts:
-  - path: /work/out
-    to: out/
-    when: always
-`;
-}
 
 /** Counts newlines appended to `file` since the last call. */
 function lineCounter(file) {
@@ -197,7 +146,7 @@ try {
   const files = [];
   for (let i = 0; i < FILES; i++) {
     const f = path.join(wfDir, `wf-${String(i).padStart(4, '0')}.yaml`);
-    fs.writeFileSync(f, workflowFile(i));
+    fs.writeFileSync(f, benchWorkflow(i));
     files.push(f);
   }
   progress(`  validate / list of ${FILES} files, ${args.runs} runs`);

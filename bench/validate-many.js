@@ -21,6 +21,7 @@ import { fileURLToPath, URL } from 'node:url';
 import process from 'node:process';
 import console from 'node:console';
 import { performance } from 'node:perf_hooks';
+import { benchWorkflow } from './lib.js';
 
 const BIN = fileURLToPath(new URL('../bin/rho-flow.js', import.meta.url));
 
@@ -29,64 +30,12 @@ const runsFlag = argv.indexOf('--runs');
 const RUNS = runsFlag >= 0 ? Math.max(1, Number(argv[runsFlag + 1]) || 5) : 5;
 const JSON_OUT = argv.includes('--json');
 
-/** A realistic workflow: sandbox, vars, a matrix with include/exclude, run and prompt steps, artifacts. */
-function workflow(i) {
-  return `# yaml-language-server: $schema=../schemas/workflow.schema.json
-name: bench-${i}
-description: Generated workflow ${i} for the validation benchmark.
-sandbox:
-  backend: local
-  working-dir: /work
-  network: off
-  env:
-    PYTHONUNBUFFERED: "1"
-    SUITE: \${{ vars.suite }}
-timeout: 30m
-profile: developer
-model: gpt-5-mini
-vars:
-  suite: unit
-  retries: 2
-strategy:
-  matrix:
-    task: [flaky-test, type-error, perf-${i}]
-    python: ["3.12", "3.13"]
-    exclude:
-      - { task: perf-${i}, python: "3.12" }
-    include:
-      - { task: docs, python: "3.13", extra: yes }
-  repeat: 2
-steps:
-  - id: baseline
-    run: |
-      echo "task=\${{ matrix.task }} python=\${{ matrix.python }}"
-      echo "result=ok" >> "$RHO_FLOW_OUTPUT"
-    timeout: 5m
-    continue-on-error: true
-  - id: fix
-    prompt: |
-      Fix \${{ matrix.task }} (suite \${{ vars.suite }}, attempt \${{ repeat.index }}).
-      The baseline said: \${{ steps.baseline.outputs.result }}
-    max-turns: 20
-    timeout: 10m
-  - id: verify
-    if: \${{ success() && steps.baseline.outputs.result == 'ok' }}
-    run: echo verify \${{ job.id }}
-finally:
-  - run: echo done
-artifacts:
-  - path: /work/out
-    to: out/
-    when: always
-`;
-}
-
 function generate(dir, n) {
   fs.mkdirSync(dir, { recursive: true });
   const files = [];
   for (let i = 0; i < n; i++) {
     const file = path.join(dir, `wf-${String(i).padStart(4, '0')}.yaml`);
-    fs.writeFileSync(file, workflow(i));
+    fs.writeFileSync(file, benchWorkflow(i));
     files.push(file);
   }
   return files;
