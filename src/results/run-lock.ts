@@ -17,19 +17,16 @@ import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } fr
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { currentOwner, isOwnerAlive, parseOwnerMarker } from '../sandbox/owner.js';
+import { errno } from '../sandbox/safe-fs.js';
 
 /** A lock file that cannot be parsed is a lock being written for this long; older, it is debris. */
 const UNREADABLE_GRACE_MS = 10_000;
-
-function code(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException).code;
-}
 
 function unlinkQuietly(path: string): void {
   try {
     unlinkSync(path);
   } catch (e) {
-    if (code(e) !== 'ENOENT') throw e;
+    if (errno(e) !== 'ENOENT') throw e;
   }
 }
 
@@ -57,7 +54,7 @@ export class RunLock {
       try {
         fd = openSync(path, 'wx', 0o644);
       } catch (e) {
-        if (code(e) !== 'EEXIST') throw e;
+        if (errno(e) !== 'EEXIST') throw e;
         await RunLock.#judge(path, runDir);
         continue; // it was stale and is gone: try again
       }
@@ -77,7 +74,7 @@ export class RunLock {
     try {
       text = readFileSync(path, 'utf8');
     } catch (e) {
-      if (code(e) === 'ENOENT') return;
+      if (errno(e) === 'ENOENT') return;
       throw e;
     }
     const marker = parseOwnerMarker(text);
@@ -86,7 +83,7 @@ export class RunLock {
       try {
         age = Date.now() - statSync(path).mtimeMs;
       } catch (e) {
-        if (code(e) === 'ENOENT') return;
+        if (errno(e) === 'ENOENT') return;
         throw e;
       }
       if (age < UNREADABLE_GRACE_MS) {

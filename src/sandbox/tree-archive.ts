@@ -8,6 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import * as tar from 'tar';
+import { byName } from './safe-fs.js';
 import type { PackedTree } from './upload-archives.js';
 
 /** How much file content `worthCompressing` deflates to decide. */
@@ -33,7 +34,7 @@ export async function worthCompressing(
     let entries;
     try {
       entries = (await fs.readdir(path.join(localDir, rel), { withFileTypes: true })).sort((a, b) =>
-        a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+        byName(a.name, b.name),
       );
     } catch {
       continue;

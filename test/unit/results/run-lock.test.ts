@@ -3,14 +3,14 @@
  * child process) is refused with its pid named; a dead holder's lock (a
  * child that exited) is taken over; release removes only our own lock.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { UserError } from '../../../src/errors.js';
 import { RunLock } from '../../../src/results/run-lock.js';
-import { currentOwner } from '../../../src/sandbox/owner.js';
+import { currentOwner, processStartTime } from '../../../src/sandbox/owner.js';
 
 let tmp: string;
 
@@ -35,11 +35,6 @@ async function lockOf(dir: string, pid: number, startTime?: string): Promise<voi
   await fs.writeFile(path.join(dir, '.lock'), JSON.stringify(marker));
 }
 
-function startTimeOf(pid: number): string {
-  const stat = spawnSync('cat', [`/proc/${pid}/stat`], { encoding: 'utf8' }).stdout;
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
-}
-
 describe('RunLock', () => {
   test('a second holder in a live process is refused, naming it; after release the lock is free', async () => {
     const dir = await runDir('live');
@@ -57,7 +52,7 @@ describe('RunLock', () => {
     const dir = await runDir('other');
     const child = spawn('sleep', ['30']);
     const pid = child.pid ?? 0;
-    await lockOf(dir, pid, startTimeOf(pid));
+    await lockOf(dir, pid, await processStartTime(pid));
     await expect(RunLock.acquire(dir, 'r')).rejects.toThrow(`in use by rho-flow pid ${pid}`);
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
