@@ -2,8 +2,8 @@
  * Preloaded into measured node children (`node --import ./bench/stats-hook.js …`):
  * at exit, writes to `$RHO_FLOW_BENCH_STATS_FILE` the child's CPU time (user,
  * system; all threads) and peak RSS (`VmHWM`), and the same for its spawner
- * helper (the node process rho-flow starts its jails from, still alive at
- * this point: it exits when rho-flow's IPC channel closes), so that the
+ * helper (the Perl or node process rho-flow starts its jails from, still alive
+ * at this point: it exits when its pipe from rho-flow closes), so that the
  * figures count all of rho-flow's own processes.
  */
 import fs from 'node:fs';
@@ -31,7 +31,8 @@ function helpers() {
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       if (Number(fields[1]) !== process.pid) continue; // ppid
       const cmd = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8');
-      if (!cmd.includes('--input-type=commonjs')) continue;
+      // The node helper runs its program with --input-type=commonjs; the Perl one starts with a mark.
+      if (!cmd.includes('--input-type=commonjs') && !cmd.includes('# rho-flow spawner helper')) continue;
       cpuMs += (Number(fields[11]) + Number(fields[12])) * TICK_MS; // utime, stime
       hwm = Math.max(hwm, hwmKb(name));
     } catch {

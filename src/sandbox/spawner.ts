@@ -28,6 +28,7 @@
 import { spawn, type StdioOptions } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
+import { findPerl, startPerlChannel } from './perl-spawner.js';
 
 /** What to start. `extra` adds pipes at fds 3 (read) and 4 (write, gets `fd4Data`). */
 export interface ChildSpec {
@@ -61,7 +62,8 @@ export interface ChildHandle {
   destroyStreams(): void;
 }
 
-type ToWorker =
+/** @internal */
+export type ToWorker =
   | {
       type: 'spawn';
       id: number;
@@ -75,7 +77,8 @@ type ToWorker =
     }
   | { type: 'destroy'; id: number };
 
-type FromWorker =
+/** @internal */
+export type FromWorker =
   | { type: 'spawned'; id: number; pid: number }
   | { type: 'data'; id: number; fd: 1 | 2 | 3; chunk: Uint8Array }
   | { type: 'error'; id: number; message: string; code?: string }
@@ -170,7 +173,8 @@ ${CHILDREN_PROGRAM}
 `;
 
 /** What the spawner runs in: a thread of this process, or a helper process. */
-interface SpawnerChannel {
+/** @internal */
+export interface SpawnerChannel {
   post(message: ToWorker): void;
   ref(): void;
   unref(): void;
@@ -182,7 +186,7 @@ class Spawner {
   #nextId = 1;
   #broken: Error | undefined;
 
-  constructor(kind: 'thread' | 'process') {
+  constructor(kind: 'perl' | 'thread' | 'process') {
     const fail = (err: Error): void => {
       this.#broken ??= err;
       const pending = [...this.#children.values()];
@@ -196,6 +200,10 @@ class Spawner {
     const onMessage = (m: FromWorker): void => {
       this.#onMessage(m);
     };
+    if (kind === 'perl') {
+      this.#channel = startPerlChannel(onMessage, fail);
+      return;
+    }
     if (kind === 'process') {
       const child = spawn(
         process.execPath,
@@ -354,17 +362,22 @@ function startHere(spec: ChildSpec, events: ChildEvents): ChildHandle {
 }
 
 /** Where `startChild` starts processes. */
-export type SpawnerKind = 'process' | 'thread' | 'here';
+export type SpawnerKind = 'perl' | 'process' | 'thread' | 'here';
 
-const spawners = new Map<'process' | 'thread', Spawner | null>();
+type HelperKind = Exclude<SpawnerKind, 'here'>;
+const spawners = new Map<HelperKind, Spawner | null>();
 
-/** The default: the helper process, unless `RHO_FLOW_SPAWNER=thread` (or `here`). */
+/**
+ * `RHO_FLOW_SPAWNER` when set to a kind; otherwise the Perl helper where
+ * `perl` is on PATH, else the node helper process.
+ */
 function defaultKind(): SpawnerKind {
   const v = process.env.RHO_FLOW_SPAWNER;
-  return v === 'thread' || v === 'here' ? v : 'process';
+  if (v === 'perl' || v === 'process' || v === 'thread' || v === 'here') return v;
+  return findPerl() !== undefined ? 'perl' : 'process';
 }
 
-function spawnerOf(kind: 'process' | 'thread'): Spawner | null {
+function spawnerOf(kind: HelperKind): Spawner | null {
   let s = spawners.get(kind);
   // A spawner that died (its children died with it: their jobs fail as infrastructure errors) is
   // replaced by a new one for the processes started after.
@@ -372,7 +385,8 @@ function spawnerOf(kind: 'process' | 'thread'): Spawner | null {
     try {
       s = new Spawner(kind);
     } catch {
-      s = null; // cannot start one here: spawn on this thread
+      // Cannot start this kind here: the next one down (perl -> node helper -> this thread).
+      s = kind === 'perl' ? spawnerOf('process') : null;
     }
     spawners.set(kind, s);
   }

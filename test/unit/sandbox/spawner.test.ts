@@ -62,9 +62,14 @@ function run(
   });
 }
 
-const NAMES = { process: 'helper process', thread: 'spawner thread', here: 'calling thread' } as const;
+const NAMES = {
+  perl: 'perl helper',
+  process: 'helper process',
+  thread: 'spawner thread',
+  here: 'calling thread',
+} as const;
 
-for (const where of ['process', 'thread', 'here'] as const) {
+for (const where of ['perl', 'process', 'thread', 'here'] as const) {
   describe(`startChild (${NAMES[where]})`, () => {
     it('reports the pid, the output of each stream apart, and the exit', async () => {
       const o = await run({ args: ['-c', 'echo out; echo err >&2; exit 3'] }, where);
@@ -89,6 +94,25 @@ for (const where of ['process', 'thread', 'here'] as const) {
       expect(o.out[1]).toBe('from stdin\n');
       expect(o.out[3]).toBe('--clearenv\0--setenv\0A\0b\0');
       expect(o.exit?.code).toBe(0);
+    });
+
+    it('carries stdin and output larger than a pipe buffer, byte for byte', async () => {
+      // 1 MiB each way: the helper must queue what a pipe cannot take at once and split output into frames.
+      const input = Buffer.alloc(1 << 20);
+      for (let i = 0; i < input.length; i++) input[i] = 97 + ((i * 131 + 7) % 26);
+      const o = await run(
+        { args: ['-c', 'cat; head -c 300000 /dev/zero | tr "\\0" x >&2'], stdin: input },
+        where,
+      );
+      expect(o.exit?.code).toBe(0);
+      expect(o.out[1] === input.toString('latin1')).toBe(true);
+      expect(o.out[2]).toBe('x'.repeat(300_000));
+    });
+
+    it('starts the child with default signal dispositions (none ignored)', async () => {
+      // The helpers ignore SIGINT/SIGTERM/SIGHUP themselves; a jail must not inherit that.
+      const o = await run({ args: ['-c', 'exec grep SigIgn /proc/self/status'] }, where);
+      expect(o.out[1]).toBe('SigIgn:\t0000000000000000\n');
     });
 
     it('passes the environment and the working directory', async () => {
@@ -147,15 +171,16 @@ function nodeArgs(code: string): string[] {
 
 const SPAWNER = JSON.stringify(path.join(REPO_ROOT, 'src/sandbox/spawner.ts'));
 
-/** The spawner helper processes among `pid`'s children. */
-function helpersOf(pid: number): number[] {
+/** The spawner helper processes of `kind` among `pid`'s children. */
+function helpersOf(pid: number, kind: 'perl' | 'process'): number[] {
+  const mark = kind === 'perl' ? '# rho-flow spawner helper' : '--input-type=commonjs';
   return readdirSync('/proc')
     .filter((n) => /^\d+$/.test(n))
     .filter((n) => {
       try {
         const stat = readFileSync(`/proc/${n}/stat`, 'utf8');
         const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-        return ppid === pid && readFileSync(`/proc/${n}/cmdline`, 'utf8').includes('--input-type=commonjs');
+        return ppid === pid && readFileSync(`/proc/${n}/cmdline`, 'utf8').includes(mark);
       } catch {
         return false;
       }
@@ -172,8 +197,37 @@ function alive(pid: number): boolean {
   }
 }
 
+describe('the default helper', () => {
+  /** The command line of the process that started the child, as the child sees it. */
+  async function helperCmdline(env: NodeJS.ProcessEnv): Promise<string> {
+    const code = `
+      import { startChild } from ${SPAWNER};
+      startChild({ file: '/bin/sh', args: ['-c', 'tr "\\\\0" " " < /proc/$PPID/cmdline | head -c 200'], cwd: '/', env: {}, extraPipes: false }, {
+        spawned() {}, error(e) { console.error(e); }, exit() {}, close() {},
+        data(_fd, chunk) { process.stdout.write(chunk); },
+      });
+    `;
+    const { RHO_FLOW_SPAWNER: _, ...rest } = process.env;
+    const r = await promisify(execFile)(process.execPath, nodeArgs(code), {
+      timeout: 20_000,
+      env: { ...rest, ...env },
+    });
+    return r.stdout;
+  }
+
+  it('is the Perl helper where perl is on PATH', async () => {
+    expect(await helperCmdline({})).toContain('# rho-flow spawner helper');
+  });
+
+  it('is the node helper process when there is no perl', async () => {
+    const out = await helperCmdline({ PATH: '/nonexistent-rho-flow-bin' });
+    expect(out).toContain('--input-type=commonjs');
+    expect(out).not.toContain('rho-flow spawner helper');
+  });
+});
+
 describe('the spawner and the event loop', () => {
-  for (const kind of ['process', 'thread'] as const) {
+  for (const kind of ['perl', 'process', 'thread'] as const) {
     it(`keeps node alive while a child runs, and lets it exit afterwards (${NAMES[kind]})`, async () => {
       // A node process whose only pending work is one child: it must print the child's output, then exit.
       const code = `
@@ -192,69 +246,75 @@ describe('the spawner and the event loop', () => {
     });
   }
 
-  it('survives a Ctrl-C to the process group: rho-flow, not the helper, decides what to cancel', async () => {
-    // The parent ignores SIGINT (as rho-flow handles it); it starts a child through the helper,
-    // prints the child's pid, and waits. SIGINT to the whole group must leave the helper alive.
-    const code = `
-      import { startChild } from ${SPAWNER};
-      process.on('SIGINT', () => {});
-      startChild({ file: '/bin/sh', args: ['-c', 'echo $$; exec sleep 60'], cwd: '/', env: {}, extraPipes: false }, {
-        spawned() {}, error(e) { console.error(e); }, exit() {}, close() {},
-        data(_fd, chunk) { process.stdout.write(chunk); },
+  for (const kind of ['perl', 'process'] as const) {
+    it(`survives a Ctrl-C to the process group: rho-flow, not the helper, decides what to cancel (${NAMES[kind]})`, async () => {
+      // The parent ignores SIGINT (as rho-flow handles it); it starts a child through the helper,
+      // prints the child's pid, and waits. SIGINT to the whole group must leave the helper alive.
+      const code = `
+        import { startChild } from ${SPAWNER};
+        process.on('SIGINT', () => {});
+        startChild({ file: '/bin/sh', args: ['-c', 'echo $$; exec sleep 60'], cwd: '/', env: {}, extraPipes: false }, {
+          spawned() {}, error(e) { console.error(e); }, exit() {}, close() {},
+          data(_fd, chunk) { process.stdout.write(chunk); },
+        });
+        setInterval(() => {}, 1000);
+      `;
+      const child = spawn(process.execPath, nodeArgs(code), {
+        detached: true,
+        env: { ...process.env, RHO_FLOW_SPAWNER: kind },
+        stdio: ['ignore', 'pipe', 'inherit'],
       });
-      setInterval(() => {}, 1000);
-    `;
-    const child = spawn(process.execPath, nodeArgs(code), {
-      detached: true,
-      stdio: ['ignore', 'pipe', 'inherit'],
+      try {
+        await new Promise<void>((resolve, reject) => {
+          child.stdout.once('data', () => {
+            resolve();
+          });
+          child.once('exit', () => {
+            reject(new Error('exited early'));
+          });
+        });
+        const helper = helpersOf(child.pid ?? 0, kind);
+        expect(helper).toHaveLength(1);
+        process.kill(-(child.pid ?? 0), 'SIGINT');
+        await new Promise((r) => setTimeout(r, 500));
+        expect(alive(child.pid ?? 0)).toBe(true);
+        expect(helper.filter(alive)).toEqual(helper);
+      } finally {
+        child.kill('SIGKILL');
+      }
     });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        child.stdout.once('data', () => {
-          resolve();
-        });
-        child.once('exit', () => {
-          reject(new Error('exited early'));
-        });
-      });
-      const helper = helpersOf(child.pid ?? 0);
-      expect(helper).toHaveLength(1);
-      process.kill(-(child.pid ?? 0), 'SIGINT');
-      await new Promise((r) => setTimeout(r, 500));
-      expect(alive(child.pid ?? 0)).toBe(true);
-      expect(helper.filter(alive)).toEqual(helper);
-    } finally {
-      child.kill('SIGKILL');
-    }
-  });
 
-  it('kills the process groups it started when rho-flow is SIGKILLed (helper process)', async () => {
-    // The parent starts a child that itself leaves a grandchild in its group, prints both pids, and
-    // waits; we SIGKILL the parent: the helper sees its channel close and kills the whole group.
-    const code = `
-      import { startChild } from ${SPAWNER};
-      startChild({ file: '/bin/sh', args: ['-c', 'sleep 60 & echo $$ $!; wait'], cwd: '/', env: {}, extraPipes: false }, {
-        spawned() {}, error(e) { console.error(e); }, exit() {}, close() {},
-        data(_fd, chunk) { process.stdout.write(chunk); },
+    it(`kills the process groups it started when rho-flow is SIGKILLed (${NAMES[kind]})`, async () => {
+      // The parent starts a child that itself leaves a grandchild in its group, prints both pids, and
+      // waits; we SIGKILL the parent: the helper sees its channel close and kills the whole group.
+      const code = `
+        import { startChild } from ${SPAWNER};
+        startChild({ file: '/bin/sh', args: ['-c', 'sleep 60 & echo $$ $!; wait'], cwd: '/', env: {}, extraPipes: false }, {
+          spawned() {}, error(e) { console.error(e); }, exit() {}, close() {},
+          data(_fd, chunk) { process.stdout.write(chunk); },
+        });
+        setInterval(() => {}, 1000);
+      `;
+      const child = execFile(process.execPath, nodeArgs(code), {
+        timeout: 20_000,
+        env: { ...process.env, RHO_FLOW_SPAWNER: kind },
       });
-      setInterval(() => {}, 1000);
-    `;
-    const child = execFile(process.execPath, nodeArgs(code), { timeout: 20_000 });
-    const pids = await new Promise<number[]>((resolve, reject) => {
-      let out = '';
-      child.stdout?.on('data', (c: Buffer) => {
-        out += c.toString();
-        if (out.includes('\n')) resolve(out.trim().split(/\s+/).map(Number));
+      const pids = await new Promise<number[]>((resolve, reject) => {
+        let out = '';
+        child.stdout?.on('data', (c: Buffer) => {
+          out += c.toString();
+          if (out.includes('\n')) resolve(out.trim().split(/\s+/).map(Number));
+        });
+        child.on('exit', () => {
+          reject(new Error(`exited early: ${out}`));
+        });
       });
-      child.on('exit', () => {
-        reject(new Error(`exited early: ${out}`));
-      });
+      expect(pids).toHaveLength(2);
+      for (const pid of pids) expect(alive(pid)).toBe(true);
+      child.kill('SIGKILL');
+      const deadline = Date.now() + 5_000;
+      while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(pids.filter(alive)).toEqual([]);
     });
-    expect(pids).toHaveLength(2);
-    for (const pid of pids) expect(alive(pid)).toBe(true);
-    child.kill('SIGKILL');
-    const deadline = Date.now() + 5_000;
-    while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(pids.filter(alive)).toEqual([]);
-  });
+  }
 });
