@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { JobFiles } from '../../../src/results/job-files.js';
+import { FLUSH_BYTES, FLUSH_INTERVAL_MS, JobFiles } from '../../../src/results/job-files.js';
 import { Redactor } from '../../../src/util/redact.js';
 
 const SECRET = 'hunter2-very-secret';
@@ -96,5 +96,65 @@ describe('JobFiles', () => {
     files.log('late\n');
     files.transcript({ type: 'late' });
     expect(await readFile(join(dir, 'log.txt'), 'utf8')).toBe('');
+  });
+
+  describe('buffering (issue 7: a short job costs a few synchronous syscalls)', () => {
+    const size = (p: string): number => (existsSync(p) ? readFileSync(p).length : -1);
+
+    it('keeps short output in memory until close, then both files exist with it', async () => {
+      const files = await JobFiles.open({ dir });
+      files.log('one line\n');
+      files.transcript({ type: 'step-start', time: 't' });
+      expect(size(files.logPath)).toBe(-1);
+      await files.close();
+      expect(await readFile(files.logPath, 'utf8')).toBe('one line\n');
+      expect(await readFile(files.transcriptPath, 'utf8')).toBe('{"type":"step-start","time":"t"}\n');
+    });
+
+    it('creates both files at close even when nothing was written', async () => {
+      const files = await JobFiles.open({ dir });
+      await files.close();
+      expect(size(files.logPath)).toBe(0);
+      expect(size(files.transcriptPath)).toBe(0);
+    });
+
+    it(`writes pending output within ${FLUSH_INTERVAL_MS} ms without a flush (what a crash can lose)`, async () => {
+      const files = await JobFiles.open({ dir });
+      files.log('progress 1\n');
+      const t0 = Date.now();
+      while (size(files.logPath) <= 0 && Date.now() - t0 < FLUSH_INTERVAL_MS * 3) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const waited = Date.now() - t0;
+      expect(await readFile(files.logPath, 'utf8')).toBe('progress 1\n');
+      expect(waited).toBeGreaterThanOrEqual(FLUSH_INTERVAL_MS - 50);
+      expect(waited).toBeLessThan(FLUSH_INTERVAL_MS * 3);
+      await files.close();
+    });
+
+    it(`writes at once (asynchronously, in order) when ${FLUSH_BYTES} bytes are pending`, async () => {
+      const files = await JobFiles.open({ dir });
+      const big = 'x'.repeat(FLUSH_BYTES - 1) + '\n';
+      files.log(big);
+      const t0 = Date.now();
+      while (size(files.logPath) < big.length && Date.now() - t0 < FLUSH_INTERVAL_MS) {
+        await new Promise((r) => setImmediate(r));
+      }
+      expect(size(files.logPath)).toBe(big.length);
+      expect(Date.now() - t0).toBeLessThan(FLUSH_INTERVAL_MS / 2);
+      files.log('tail\n');
+      files.log(big);
+      files.log('end\n');
+      await files.close();
+      expect(await readFile(files.logPath, 'utf8')).toBe(big + 'tail\n' + big + 'end\n');
+    });
+
+    it('reports a write failure from close', async () => {
+      const files = await JobFiles.open({ dir: join(dir, 'job') });
+      files.log('x\n');
+      // The log's path becomes a directory: opening it for appending fails (EISDIR), even as root.
+      mkdirSync(files.logPath);
+      await expect(files.close()).rejects.toThrow(/EISDIR/);
+    });
   });
 });
