@@ -30,12 +30,20 @@ describe('atomic writes', () => {
     expect(isTempName('result.json')).toBe(false);
   });
 
-  it('writes the content and leaves no temp file behind', async () => {
-    const target = join(dir, 'summary.json');
-    await writeJsonAtomic(target, { a: 1 });
-    expect(JSON.parse(await readFile(target, 'utf8'))).toEqual({ a: 1 });
-    expect(await readdir(dir)).toEqual(['summary.json']);
-  });
+  // fsync: false with a small file takes the synchronous path (result.json of every job).
+  for (const fsync of [true, false]) {
+    it(`writes the content and leaves no temp file behind (fsync ${fsync})`, async () => {
+      const target = join(dir, 'summary.json');
+      await writeFile(target, 'old');
+      await writeJsonAtomic(target, { a: 1 }, { fsync });
+      expect(JSON.parse(await readFile(target, 'utf8'))).toEqual({ a: 1 });
+      expect(await readdir(dir)).toEqual(['summary.json']);
+      const big = 'é'.repeat(300_000); // past the synchronous path's size limit
+      await writeFileAtomic(target, big, { fsync });
+      expect(await readFile(target, 'utf8')).toBe(big);
+      expect(await readdir(dir)).toEqual(['summary.json']);
+    });
+  }
 
   it('a crash between the temp write and the rename leaves the old file intact', async () => {
     const target = join(dir, 'result.json');
@@ -65,12 +73,14 @@ describe('atomic writes', () => {
     await expect(file.write('late')).rejects.toThrow(/committed/);
   });
 
-  it('a failed rename removes the temp file and keeps what was there', async () => {
-    const target = join(dir, 'taken');
-    await mkdir(target);
-    await writeFile(join(target, 'inside'), 'x');
-    await expect(writeFileAtomic(target, 'data')).rejects.toThrow();
-    expect((await readdir(dir)).sort()).toEqual(['taken']);
-    expect(await readFile(join(target, 'inside'), 'utf8')).toBe('x');
-  });
+  for (const fsync of [true, false]) {
+    it(`a failed rename removes the temp file and keeps what was there (fsync ${fsync})`, async () => {
+      const target = join(dir, 'taken');
+      await mkdir(target);
+      await writeFile(join(target, 'inside'), 'x');
+      await expect(writeFileAtomic(target, 'data', { fsync })).rejects.toThrow();
+      expect((await readdir(dir)).sort()).toEqual(['taken']);
+      expect(await readFile(join(target, 'inside'), 'utf8')).toBe('x');
+    });
+  }
 });
