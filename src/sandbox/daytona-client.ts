@@ -15,6 +15,7 @@
  */
 import { createRequire } from 'node:module';
 import { UserError } from '../errors.js';
+import { WORKER_RELEASER, WorkerDaytonaClient, startDaytonaThread } from './daytona-worker-client.js';
 
 /** File metadata as the Daytona toolbox returns it. */
 export interface DaytonaFileInfoLike {
@@ -100,6 +101,28 @@ export interface DaytonaClientConfig {
   requestTimeoutMs: number;
 }
 
+/**
+ * Where the SDK runs: `worker` (the default), a worker thread of its own
+ * (`daytona-worker-client.ts`); `main`, the calling thread
+ * (`RHO_FLOW_DAYTONA_THREAD=main`).
+ */
+export type DaytonaThreadMode = 'worker' | 'main';
+
+/** The mode `RHO_FLOW_DAYTONA_THREAD` asks for (anything but `main` is `worker`). */
+export function daytonaThreadMode(env: Readonly<Record<string, string | undefined>>): DaytonaThreadMode {
+  return env.RHO_FLOW_DAYTONA_THREAD?.trim() === 'main' ? 'main' : 'worker';
+}
+
+/**
+ * Makes the SDK ready to use without waiting for it: in `worker` mode, starts
+ * its thread (which loads it while this thread goes on); in `main` mode,
+ * loads it here. Throws the `UserError` of a missing SDK.
+ */
+export async function prepareDaytonaSdk(mode: DaytonaThreadMode): Promise<void> {
+  if (mode === 'worker') startDaytonaThread(sdkImportError);
+  else await loadDaytonaSdk();
+}
+
 type SdkModule = typeof import('@daytonaio/sdk');
 
 /** Default API endpoint, as the SDK's. */
@@ -140,17 +163,24 @@ export function sdkImportError(err: unknown): unknown {
 }
 
 /** Creates an SDK client with the settings above. */
-export async function createDaytonaClient(config: DaytonaClientConfig): Promise<DaytonaClientLike> {
-  const { Daytona } = await loadDaytonaSdk();
-  const client = new Daytona({
+export async function createDaytonaClient(
+  config: DaytonaClientConfig,
+  mode: DaytonaThreadMode = 'worker',
+): Promise<DaytonaClientLike> {
+  const settings = {
     apiKey: config.apiKey,
     apiUrl: config.apiUrl,
     ...(config.target !== undefined ? { target: config.target } : {}),
     useDeprecatedPolling: true,
     otelEnabled: false,
     requestTimeoutMs: config.requestTimeoutMs,
-  });
-  return adapt(client);
+  };
+  if (mode === 'worker') {
+    startDaytonaThread(sdkImportError);
+    return new WorkerDaytonaClient(settings, sdkImportError);
+  }
+  const { Daytona } = await loadDaytonaSdk();
+  return adapt(new Daytona(settings));
 }
 
 /**
@@ -164,9 +194,11 @@ export async function createDaytonaClient(config: DaytonaClientConfig): Promise<
  *
  * The SDK has no public hook for this; it reaches the sandbox's (private)
  * axios instance and sets its default `signal`. Objects without one (test
- * doubles) get a no-op.
+ * doubles) get a no-op. A sandbox on the SDK's thread does the same there.
  */
 export function toolboxReleaser(sandbox: DaytonaSandboxLike): () => void {
+  const across = (sandbox as { [WORKER_RELEASER]?: () => () => void })[WORKER_RELEASER];
+  if (across) return across.call(sandbox);
   const instance = (sandbox as { axiosInstance?: { defaults?: { signal?: unknown } } }).axiosInstance;
   if (!instance?.defaults) return () => undefined;
   const controller = new AbortController();

@@ -11,6 +11,8 @@
  *
  * - tuning: `RHO_FLOW_DAYTONA_CREATES_PER_MINUTE` and the advanced
  *   `RHO_FLOW_DAYTONA_TUNING` JSON (`daytona-tuning.ts`); `BackendOptions.daytona` wins.
+ * - `RHO_FLOW_DAYTONA_THREAD=main` runs the SDK on the calling thread instead
+ *   of its own worker thread (`daytona-worker-client.ts`).
  *
  * Guarantees: every sandbox carries the `rho-flow.*` labels and an auto-stop
  * and auto-delete interval (the dead-man's switch, kept from firing by a
@@ -33,7 +35,8 @@ import { RateLimiter } from './rate-limiter.js';
 import {
   DEFAULT_DAYTONA_API_URL,
   createDaytonaClient,
-  loadDaytonaSdk,
+  daytonaThreadMode,
+  prepareDaytonaSdk,
   type DaytonaClientLike,
 } from './daytona-client.js';
 import { buildCreateParams, createSandboxSafely, type DaytonaDefaults } from './daytona-create.js';
@@ -147,21 +150,32 @@ export class DaytonaBackend implements SandboxBackend {
     return this.#config;
   }
 
-  /** Checks credentials and settings and that the SDK can be loaded. Throws `UserError`. */
+  /**
+   * Checks credentials and settings and that the SDK is installed. Throws
+   * `UserError`. Starts the SDK's thread, which loads the SDK while the run
+   * goes on starting.
+   */
   async preflight(): Promise<void> {
     this.#readConfig();
-    await loadDaytonaSdk();
+    await prepareDaytonaSdk(this.#threadMode());
+  }
+
+  #threadMode(): 'worker' | 'main' {
+    return daytonaThreadMode(this.#options.env ?? process.env);
   }
 
   #getClient(): Promise<DaytonaClientLike> {
     if (!this.#client) {
       const config = this.#readConfig();
-      this.#client = createDaytonaClient({
-        apiKey: config.apiKey,
-        apiUrl: config.apiUrl,
-        ...(config.target !== undefined ? { target: config.target } : {}),
-        requestTimeoutMs: this.#tuning.requestTimeoutMs ?? DAYTONA_DEFAULTS.requestTimeoutMs,
-      });
+      this.#client = createDaytonaClient(
+        {
+          apiKey: config.apiKey,
+          apiUrl: config.apiUrl,
+          ...(config.target !== undefined ? { target: config.target } : {}),
+          requestTimeoutMs: this.#tuning.requestTimeoutMs ?? DAYTONA_DEFAULTS.requestTimeoutMs,
+        },
+        this.#threadMode(),
+      );
       this.#client.catch(() => {
         this.#client = undefined;
       });
