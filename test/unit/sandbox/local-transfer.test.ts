@@ -89,6 +89,35 @@ describe('upload', () => {
     expect((await sb.exec('cat repo/link-out || echo unreadable')).stdout).toBe('unreadable\n');
   });
 
+  it('keeps each file mode exactly: read-only, under a restrictive umask, and over a file of another mode', async () => {
+    const modes = await rig.dir('modes');
+    const want: Record<string, number> = { 'ro.txt': 0o444, 'rw.txt': 0o644, 'x.sh': 0o750, priv: 0o600 };
+    for (const [name, mode] of Object.entries(want)) {
+      await fs.writeFile(path.join(modes, name), name);
+      await fs.chmod(path.join(modes, name), mode);
+    }
+    const modesIn = async (dir: string): Promise<Record<string, number>> => {
+      const got: Record<string, number> = {};
+      for (const name of Object.keys(want)) got[name] = (await sb.stat(`${dir}/${name}`))?.mode ?? -1;
+      return got;
+    };
+    // Fresh files under a umask that masks group/other bits: 0644 and 0750 must still come out as such.
+    const old = process.umask(0o077);
+    try {
+      await sb.upload(modes, 'modes-a');
+    } finally {
+      process.umask(old);
+    }
+    expect(await modesIn('modes-a')).toEqual(want);
+    // Over existing files of other modes (not fresh): the source's mode wins.
+    await sb.exec(
+      'mkdir -p modes-b && for f in ro.txt rw.txt x.sh priv; do echo old > modes-b/$f; chmod 0777 modes-b/$f; done',
+    );
+    await sb.upload(modes, 'modes-b');
+    expect(await modesIn('modes-b')).toEqual(want);
+    expect((await sb.readFile('modes-b/ro.txt')).toString()).toBe('ro.txt');
+  });
+
   it('applies exclude globs relative to the source root', async () => {
     await sb.upload(src, 'filtered', { exclude: ['**/*.tmp', 'node_modules', '.git', 'big.bin', 'a/b/**'] });
     const got = await tree(path.join(sb.id, 'work', 'filtered'));
