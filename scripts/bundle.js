@@ -23,7 +23,11 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = path.join(root, 'dist', 'bundle');
 rmSync(outDir, { recursive: true, force: true });
 const result = await build({
-  input: { main: path.join(root, 'dist', 'cli', 'main.js') },
+  // local-copier: the copy thread's module (copy-thread.ts starts it from `./local-copier.js`).
+  input: {
+    main: path.join(root, 'dist', 'cli', 'main.js'),
+    'local-copier': path.join(root, 'dist', 'sandbox', 'local-copier.js'),
+  },
   platform: 'node',
   external: [/^@daytonaio\//, /^openai(\/|$)/, /^listr2(\/|$)/, /^tar(\/|$)/],
   logLevel: 'warn',

@@ -11,25 +11,34 @@
  * which keeps a tree upload close to `tar c | tar x` while the loop stays
  * responsive.
  */
-import fsSync, { constants as C, type Stats } from 'node:fs';
+import fsSync, { constants as C } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import picomatch from 'picomatch';
 import { SandboxError } from '../errors.js';
+import { CopyThread, fromWire, type FileBatch, type Offer } from './copy-thread.js';
+import {
+  at,
+  closeQuietly,
+  copyContext,
+  copyFileSteps,
+  copyOpenFileSteps,
+  copySymlinkAt,
+  ensureDirAt,
+  O_DIR,
+  type CopyContext,
+} from './local-copy.js';
 import type { DownloadResult, TransferStats } from './sandbox.js';
 import { byName, errno, fsError, SafeRoot, splitSandboxPath } from './safe-fs.js';
 
-const O_DIR = C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW;
-const O_READ = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK;
-/** `O_NONBLOCK`: a FIFO without a reader fails (ENXIO) instead of blocking; `O_NOFOLLOW`: a symlink fails (ELOOP). */
-const O_CREATE = C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW | C.O_NONBLOCK;
 /** Longest stretch of synchronous fs work before yielding to the event loop. */
 const SLICE_MS = 8;
-const CHUNK = 1 << 20;
-
-/** `/proc/self/fd/<fd>/<name>`: `name` resolved by the kernel relative to the directory fd. */
-const at = (dirFd: number, name?: string): string =>
-  name === undefined ? `/proc/self/fd/${dirFd}` : `/proc/self/fd/${dirFd}/${name}`;
+/** Files per batch a directory's files are split into when the copy thread helps. */
+const BATCH_FILES = 8;
+/** Directories with fewer files are copied by the calling thread alone. */
+const SHARE_MIN_FILES = 24;
+/** Directories whose last steps (waiting for the copy thread, final mode, closing) may wait at once. */
+const MAX_UNFINISHED_DIRS = 16;
 
 /** Counters shared by one transfer. */
 interface Tally {
@@ -52,10 +61,8 @@ interface CopyTreeOptions {
 class Slicer {
   #start = performance.now();
   readonly #signal: AbortSignal | undefined;
-  /** Shared copy buffer: one transfer copies one chunk at a time. */
-  readonly buf = Buffer.allocUnsafe(CHUNK);
-  /** The umask new files are created under, read once per transfer. */
-  readonly umask = currentUmask();
+  /** This transfer's copy buffer (one chunk at a time) and umask. */
+  readonly ctx: CopyContext = copyContext();
 
   constructor(signal: AbortSignal | undefined) {
     this.#signal = signal;
@@ -68,209 +75,124 @@ class Slicer {
     this.#signal?.throwIfAborted();
     this.#start = performance.now();
   }
-}
 
-function closeQuietly(fd: number): void {
-  try {
-    fsSync.closeSync(fd);
-  } catch {
-    // already closed
-  }
-}
-
-function unlinkIfPresent(p: string): void {
-  try {
-    fsSync.unlinkSync(p);
-  } catch (e) {
-    if (errno(e) !== 'ENOENT') throw e;
-  }
-}
-
-function lstatOrUndefined(p: string): Stats | undefined {
-  try {
-    return fsSync.lstatSync(p);
-  } catch (e) {
-    if (errno(e) === 'ENOENT') return undefined;
-    throw e;
-  }
-}
-
-/**
- * Creates or truncates the regular file `name` in `dirFd` for writing; a
- * symlink (or reader-less FIFO) in the way is removed, never followed.
- */
-function createFileAt(dirFd: number, name: string, mode: number, what: string): number {
-  for (let attempt = 0; attempt < 4; attempt++) {
+  /** Runs copy steps, with a turn of the event loop between them when the slice is used up. */
+  async run<T>(steps: Generator<void, T, void>): Promise<T> {
     try {
-      return fsSync.openSync(at(dirFd, name), O_CREATE, mode);
-    } catch (e) {
-      const c = errno(e);
-      if (c === 'ELOOP' || c === 'ENXIO') unlinkIfPresent(at(dirFd, name));
-      else if (c === 'EISDIR')
-        throw new SandboxError('transfer-failed', `${what}: a directory is in the way of a file`);
-      else throw e;
-    }
-  }
-  throw new SandboxError('transfer-failed', `${what}: the destination kept changing`, { retryable: true });
-}
-
-/** Opens (creating if needed) the directory `name` in `dirFd`; a symlink in the way is replaced, never followed. */
-function ensureDirAt(dirFd: number, name: string, what: string): number {
-  for (let attempt = 0; attempt < 4; attempt++) {
-    try {
-      return fsSync.openSync(at(dirFd, name), O_DIR);
-    } catch (e) {
-      const c = errno(e);
-      if (c === 'ENOENT') {
-        try {
-          fsSync.mkdirSync(at(dirFd, name), 0o755);
-        } catch (me) {
-          if (errno(me) !== 'EEXIST') throw me;
-        }
-      } else if (c === 'ENOTDIR' || c === 'ELOOP') {
-        const st = lstatOrUndefined(at(dirFd, name));
-        if (st?.isSymbolicLink() === true) unlinkIfPresent(at(dirFd, name));
-        else if (st !== undefined && !st.isDirectory()) {
-          throw new SandboxError('transfer-failed', `${what}: a file is in the way of a directory`);
-        }
-      } else throw e;
-    }
-  }
-  throw new SandboxError('transfer-failed', `${what}: the destination kept changing`, { retryable: true });
-}
-
-/** `O_EXCL` too: a fresh file needs no truncation, and a name already taken (even by a symlink) fails with EEXIST. */
-const O_CREATE_NEW = O_CREATE | C.O_EXCL;
-
-/** The process's umask, from `/proc/self/status`; all bits set when unknown (then a chmod is never skipped). */
-function currentUmask(): number {
-  try {
-    const m = /^Umask:\s*([0-7]+)$/m.exec(fsSync.readFileSync('/proc/self/status', 'utf8'));
-    return m?.[1] !== undefined ? parseInt(m[1], 8) : 0o7777;
-  } catch {
-    return 0o7777;
-  }
-}
-
-/**
- * Copies the open regular file `srcFd` to `name` in `dstDirFd`, preserving
- * permission bits and mtime. Returns the bytes copied.
- *
- * Per file (2,000-file uploads, issue 7 target 5): a name not taken yet is
- * created exclusively, and then needs no `fchmod` when its mode came out
- * right (owner-writable, no special bits, nothing masked by the umask);
- * reading stops at the size `fstat` gave instead of reading once more for
- * the end (a file that grows meanwhile is copied as it was when opened, as
- * tar does).
- */
-async function copyOpenFile(
-  srcFd: number,
-  st: Stats,
-  dstDirFd: number,
-  name: string,
-  what: string,
-  slicer: Slicer,
-): Promise<number> {
-  const mode = st.mode & 0o7777;
-  let dst: number;
-  let fresh = true;
-  try {
-    dst = fsSync.openSync(at(dstDirFd, name), O_CREATE_NEW, mode | 0o200);
-  } catch (e) {
-    if (errno(e) !== 'EEXIST') throw e;
-    fresh = false;
-    dst = createFileAt(dstDirFd, name, mode | 0o200, what);
-  }
-  try {
-    const buf = slicer.buf;
-    let copied = 0;
-    while (copied < st.size) {
-      const n = fsSync.readSync(srcFd, buf, 0, Math.min(buf.length, st.size - copied), copied);
-      if (n === 0) break;
-      for (let off = 0; off < n;) off += fsSync.writeSync(dst, buf, off, n - off, copied + off);
-      copied += n;
-      if (n === buf.length) await slicer.tick();
-    }
-    if (!fresh || (mode & 0o7200) !== 0o200 || (mode & slicer.umask) !== 0) fsSync.fchmodSync(dst, mode);
-    fsSync.futimesSync(dst, st.atime, st.mtime);
-    return copied;
-  } finally {
-    closeQuietly(dst);
-  }
-}
-
-/** Copies `name` from `srcDirFd` to `dstDirFd` if it is (still) a regular file; returns bytes, or a skip reason. */
-async function copyFileAt(
-  srcDirFd: number,
-  dstDirFd: number,
-  name: string,
-  what: string,
-  slicer: Slicer,
-): Promise<number | string> {
-  let src: number;
-  try {
-    src = fsSync.openSync(at(srcDirFd, name), O_READ);
-  } catch (e) {
-    if (errno(e) === 'ELOOP') return 'symlink';
-    if (errno(e) === 'ENOENT') return 'vanished during the copy';
-    throw e;
-  }
-  try {
-    const st = fsSync.fstatSync(src);
-    if (!st.isFile())
-      return st.isDirectory() ? 'replaced by a directory during the copy' : 'not a regular file';
-    return await copyOpenFile(src, st, dstDirFd, name, what, slicer);
-  } finally {
-    closeQuietly(src);
-  }
-}
-
-/** Recreates the symlink `name` of `srcDirFd` in `dstDirFd` (replacing a non-directory there). Never followed on either side. */
-function copySymlinkAt(srcDirFd: number, dstDirFd: number, name: string, what: string): void {
-  const target = fsSync.readlinkSync(at(srcDirFd, name));
-  for (let attempt = 0; attempt < 4; attempt++) {
-    try {
-      fsSync.symlinkSync(target, at(dstDirFd, name));
-      return;
-    } catch (e) {
-      if (errno(e) !== 'EEXIST') throw e;
-      try {
-        unlinkIfPresent(at(dstDirFd, name));
-      } catch (ue) {
-        if (errno(ue) === 'EISDIR')
-          throw new SandboxError('transfer-failed', `${what}: a directory is in the way of a symlink`);
-        throw ue;
+      for (;;) {
+        const r = steps.next();
+        if (r.done === true) return r.value;
+        await this.tick();
       }
+    } finally {
+      steps.return(undefined as T); // an abort between chunks closes the files
     }
   }
-  throw new SandboxError('transfer-failed', `${what}: the destination kept changing`, { retryable: true });
 }
 
 /**
  * Copies the tree below the open directory `srcFd` into the open directory
  * `dstFd`, depth first. Directory modes are applied once their contents
  * exist. The caller keeps ownership of both fds.
+ *
+ * The regular files of a large directory are shared with the copy thread
+ * (`copy-thread.ts`). A directory's last steps — settling its offer, its
+ * final mode, closing its fds — are queued rather than done at once, so the
+ * walk goes on to the next directory while the thread finishes its share;
+ * the queue is worked off in order (children before their parent) and is
+ * bounded, and on any failure every queued directory is still settled before
+ * its fds close.
  */
 async function copyTree(srcFd: number, dstFd: number, options: CopyTreeOptions): Promise<void> {
   const slicer = new Slicer(options.signal);
-  const visit = async (srcDir: number, dstDir: number, base: string): Promise<void> => {
+  const unfinished: Array<(ok: boolean) => Promise<void>> = [];
+
+  const record = (rel: string, got: number | string): void => {
+    if (typeof got === 'string') options.onSkip(rel, got);
+    else {
+      options.tally.files++;
+      options.tally.bytes += got;
+      options.onFile?.(rel);
+    }
+  };
+
+  /** Copies `names` (regular files of one directory); returns the offer to settle, if the thread got one. */
+  const copyFiles = async (
+    srcDir: number,
+    dstDir: number,
+    names: string[],
+    rels: string[],
+  ): Promise<Offer | undefined> => {
+    const thread = names.length >= SHARE_MIN_FILES ? CopyThread.get() : undefined;
+    if (!thread) {
+      for (let k = 0; k < names.length; k++) {
+        await slicer.tick();
+        record(
+          rels[k] ?? '',
+          await slicer.run(copyFileSteps(srcDir, dstDir, names[k] ?? '', rels[k] ?? '', slicer.ctx)),
+        );
+      }
+      return undefined;
+    }
+    const batches: FileBatch[] = [];
+    for (let k = 0; k < names.length; k += BATCH_FILES) {
+      batches.push({
+        srcDirFd: srcDir,
+        dstDirFd: dstDir,
+        names: names.slice(k, k + BATCH_FILES),
+        rels: rels.slice(k, k + BATCH_FILES),
+      });
+    }
+    const offer = thread.offer(batches, slicer.ctx.umask);
+    try {
+      for (let i = 0; i < batches.length; i++) {
+        if (!offer.claim(i)) continue;
+        const b = batches[i] as FileBatch;
+        for (let k = 0; k < b.names.length; k++) {
+          await slicer.tick();
+          record(
+            b.rels[k] ?? '',
+            await slicer.run(copyFileSteps(srcDir, dstDir, b.names[k] ?? '', b.rels[k] ?? '', slicer.ctx)),
+          );
+        }
+      }
+    } catch (e) {
+      await offer.settle().catch(() => undefined);
+      throw e;
+    }
+    return offer;
+  };
+
+  /** Collects what the thread did with its share of `offer`; throws its first error. */
+  const settle = async (offer: Offer | undefined): Promise<void> => {
+    if (!offer) return;
+    for (const o of await offer.settle()) {
+      const b = offer.batches[o.i];
+      o.results.forEach((got, k) => record(b?.rels[k] ?? '', got));
+      if (o.error) throw fromWire(o.error);
+    }
+  };
+
+  const finishOldest = async (): Promise<void> => {
+    const next = unfinished.shift();
+    if (next) await next(true);
+  };
+
+  const visit = async (srcDir: number, dstDir: number, base: string): Promise<Offer | undefined> => {
     const entries = fsSync
       .readdirSync(at(srcDir), { withFileTypes: true })
       .sort((a, b) => byName(a.name, b.name));
     const subdirs: string[] = [];
+    const names: string[] = [];
+    const rels: string[] = [];
     for (const d of entries) {
       await slicer.tick();
       const rel = base === '' ? d.name : `${base}/${d.name}`;
       if (options.exclude?.(rel) === true) continue;
       if (d.isDirectory()) subdirs.push(d.name);
       else if (d.isFile()) {
-        const got = await copyFileAt(srcDir, dstDir, d.name, rel, slicer);
-        if (typeof got === 'string') options.onSkip(rel, got);
-        else {
-          options.tally.files++;
-          options.tally.bytes += got;
-          options.onFile?.(rel);
-        }
+        names.push(d.name);
+        rels.push(rel);
       } else if (d.isSymbolicLink()) {
         if (options.symlinks === 'skip') options.onSkip(rel, 'symlink');
         else {
@@ -279,37 +201,66 @@ async function copyTree(srcFd: number, dstFd: number, options: CopyTreeOptions):
         }
       } else options.onSkip(rel, 'not a regular file');
     }
-    for (const name of subdirs) {
-      await slicer.tick();
-      const rel = base === '' ? name : `${base}/${name}`;
-      let childSrc: number;
-      try {
-        childSrc = fsSync.openSync(at(srcDir, name), O_DIR);
-      } catch (e) {
-        if (errno(e) === 'ENOENT') continue;
-        if (errno(e) === 'ENOTDIR' || errno(e) === 'ELOOP') {
-          options.onSkip(rel, 'replaced during the copy');
-          continue;
-        }
-        throw e;
-      }
-      try {
-        const mode = fsSync.fstatSync(childSrc).mode & 0o7777;
-        const childDst = ensureDirAt(dstDir, name, rel);
+    const offer = await copyFiles(srcDir, dstDir, names, rels);
+    try {
+      for (const name of subdirs) {
+        await slicer.tick();
+        const rel = base === '' ? name : `${base}/${name}`;
+        let childSrc: number;
         try {
-          // Writable while filling (a read-only source dir would refuse our own writes when not root).
-          fsSync.fchmodSync(childDst, mode | 0o700);
-          await visit(childSrc, childDst, rel);
-          fsSync.fchmodSync(childDst, mode);
-        } finally {
-          closeQuietly(childDst);
+          childSrc = fsSync.openSync(at(srcDir, name), O_DIR);
+        } catch (e) {
+          if (errno(e) === 'ENOENT') continue;
+          if (errno(e) === 'ENOTDIR' || errno(e) === 'ELOOP') {
+            options.onSkip(rel, 'replaced during the copy');
+            continue;
+          }
+          throw e;
         }
-      } finally {
-        closeQuietly(childSrc);
+        let childDst: number | undefined;
+        let dirMode: number;
+        try {
+          dirMode = fsSync.fstatSync(childSrc).mode & 0o7777;
+          childDst = ensureDirAt(dstDir, name, rel);
+          // Writable while filling (a read-only source dir would refuse our own writes when not root).
+          fsSync.fchmodSync(childDst, dirMode | 0o700);
+        } catch (e) {
+          closeQuietly(childSrc);
+          if (childDst !== undefined) closeQuietly(childDst);
+          throw e;
+        }
+        const dst = childDst;
+        const childOffer = await visit(childSrc, dst, rel).catch((e: unknown) => {
+          closeQuietly(childSrc);
+          closeQuietly(dst);
+          throw e;
+        });
+        unfinished.push(async (ok) => {
+          try {
+            await settle(childOffer);
+            if (ok) fsSync.fchmodSync(dst, dirMode);
+          } finally {
+            closeQuietly(dst);
+            closeQuietly(childSrc);
+          }
+        });
+        if (unfinished.length > MAX_UNFINISHED_DIRS) await finishOldest();
       }
+    } catch (e) {
+      await offer?.settle().catch(() => undefined);
+      throw e;
     }
+    return offer;
   };
-  await visit(srcFd, dstFd, '');
+
+  try {
+    const rootOffer = await visit(srcFd, dstFd, '');
+    while (unfinished.length > 0) await finishOldest();
+    await settle(rootOffer);
+  } finally {
+    // After a failure: settle what is left (the thread stops at once) before the fds close.
+    for (const next of unfinished.splice(0)) await next(false).catch(() => undefined);
+  }
 }
 
 /** Exclude matcher for upload: picomatch globs relative to the source root, dot-files included. */
@@ -381,13 +332,8 @@ export async function uploadTree(
         const src = fsSync.openSync(localPath, C.O_RDONLY);
         try {
           const slicer = new Slicer(options.signal);
-          tally.bytes += await copyOpenFile(
-            src,
-            fsSync.fstatSync(src),
-            dir.fd,
-            name,
-            root.display(target),
-            slicer,
+          tally.bytes += await slicer.run(
+            copyOpenFileSteps(src, fsSync.fstatSync(src), dir.fd, name, root.display(target), slicer.ctx),
           );
           tally.files++;
         } finally {
@@ -523,7 +469,8 @@ async function copyFileOut(
   try {
     const { dir: dstDir } = await local.openDir(localRel.slice(0, -1), { create: true });
     try {
-      const got = await copyFileAt(srcDir.fd, dstDir.fd, name, localRel.join('/'), new Slicer(signal));
+      const slicer = new Slicer(signal);
+      const got = await slicer.run(copyFileSteps(srcDir.fd, dstDir.fd, name, localRel.join('/'), slicer.ctx));
       if (typeof got === 'string') skipped.push({ path: root.display(remote), reason: got });
       else {
         tally.files++;
