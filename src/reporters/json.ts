@@ -8,11 +8,12 @@ import type { RunEvent } from '../events.js';
 import type { Redactor } from '../util/redact.js';
 import { palette, shouldUseColor } from './colors.js';
 import { renderFinalSummary } from './final-summary.js';
-import { lineWriter, runDirOf, type OutStream, type Reporter, type ReporterOptions } from './reporter.js';
+import { LineBatcher, lineWriter, runDirOf, type Reporter, type ReporterOptions } from './reporter.js';
 
 /** JSON lines reporter: see the module comment. */
 export class JsonReporter implements Reporter {
-  readonly #stdout: OutStream;
+  /** Events as JSON lines (already redacted: no second pass). */
+  readonly #stdout: LineBatcher;
   readonly #err: (line: string) => void;
   readonly #redactor: Redactor | undefined;
   readonly #now: () => number;
@@ -20,7 +21,7 @@ export class JsonReporter implements Reporter {
   #closed = false;
 
   constructor(options: ReporterOptions) {
-    this.#stdout = options.stdout;
+    this.#stdout = new LineBatcher(options.stdout, undefined);
     this.#err = lineWriter(options.stderr, options.redactor);
     this.#redactor = options.redactor;
     this.#now = options.now ?? Date.now;
@@ -35,7 +36,8 @@ export class JsonReporter implements Reporter {
     if (this.#closed) return;
     const record = { ...e, time: new Date(this.#now()).toISOString() };
     const safe = this.#redactor ? this.#redactor.redactValue(record) : record;
-    this.#stdout.write(JSON.stringify(safe) + '\n');
+    this.#stdout.line(JSON.stringify(safe));
+    if (e.type === 'run') this.#stdout.flush();
     if (e.type === 'run' && e.reason === 'finished') {
       const lines = renderFinalSummary(e.summary, {
         runDir: runDirOf(e, e.summary.runId),
@@ -48,6 +50,7 @@ export class JsonReporter implements Reporter {
 
   close(): Promise<void> {
     this.#closed = true;
+    this.#stdout.flush();
     return Promise.resolve();
   }
 }

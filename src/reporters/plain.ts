@@ -11,7 +11,7 @@ import { firstLine, formatDuration, jobErrorText } from '../results/summary.js';
 import { unreachable } from '../util/unreachable.js';
 import { palette, shouldUseColor, statusStyle, statusSymbol, type Palette } from './colors.js';
 import { renderFinalSummary } from './final-summary.js';
-import { lineWriter, runDirOf, type Reporter, type ReporterOptions } from './reporter.js';
+import { LineBatcher, runDirOf, type Reporter, type ReporterOptions } from './reporter.js';
 
 /** Lines of a failed step's output shown under it. */
 const OUTPUT_TAIL_LINES = 20;
@@ -42,6 +42,7 @@ export function resumedText(r: ResumedInfo): string {
 
 /** Plain reporter: see the module comment. */
 export class PlainReporter implements Reporter {
+  readonly #lines: LineBatcher;
   readonly #out: (line: string) => void;
   readonly #p: Palette;
   readonly #github: boolean;
@@ -51,7 +52,10 @@ export class PlainReporter implements Reporter {
   #closed = false;
 
   constructor(options: ReporterOptions) {
-    this.#out = lineWriter(options.stdout, options.redactor);
+    this.#lines = new LineBatcher(options.stdout, options.redactor);
+    this.#out = (line) => {
+      this.#lines.line(line);
+    };
     this.#p = palette(
       shouldUseColor({
         env: options.env,
@@ -64,6 +68,12 @@ export class PlainReporter implements Reporter {
 
   onEvent(e: RunEvent): void {
     if (this.#closed) return;
+    this.#render(e);
+    // Run-level lines (start, interruption, the final summary) go out at once.
+    if (e.type === 'run') this.#lines.flush();
+  }
+
+  #render(e: RunEvent): void {
     const p = this.#p;
     switch (e.type) {
       case 'run':
@@ -157,6 +167,7 @@ export class PlainReporter implements Reporter {
 
   close(): Promise<void> {
     this.#closed = true;
+    this.#lines.flush();
     return Promise.resolve();
   }
 
