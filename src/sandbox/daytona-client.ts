@@ -16,6 +16,7 @@
 import { createRequire } from 'node:module';
 import { UserError } from '../errors.js';
 import { WORKER_RELEASER, WorkerDaytonaClient, startDaytonaThread } from './daytona-worker-client.js';
+import { SDK_AXIOS_DEFAULTS } from './daytona-worker.js';
 
 /** File metadata as the Daytona toolbox returns it. */
 export interface DaytonaFileInfoLike {
@@ -208,12 +209,32 @@ export function toolboxReleaser(sandbox: DaytonaSandboxLike): () => void {
   };
 }
 
+/**
+ * Gives an axios instance of the SDK `SDK_AXIOS_DEFAULTS` (`daytona-worker.ts`
+ * says which and why); the SDK's thread does the same to its own. The
+ * instances are private to the SDK: the client's is its `sandboxApi.axios`,
+ * a sandbox's its `axiosInstance` (as in `toolboxReleaser`). Anything
+ * without `defaults` (a test double) is left alone. @internal
+ */
+export function tuneSdkAxios(instance: unknown): void {
+  const defaults = (instance as { defaults?: Record<string, unknown> } | undefined)?.defaults;
+  if (defaults) Object.assign(defaults, SDK_AXIOS_DEFAULTS);
+}
+
 function adapt(client: InstanceType<SdkModule['Daytona']>): DaytonaClientLike {
+  tuneSdkAxios((client as unknown as { sandboxApi?: { axios?: unknown } }).sandboxApi?.axios);
+  const tuned = <T extends object>(sandbox: T): T => {
+    tuneSdkAxios((sandbox as { axiosInstance?: unknown }).axiosInstance);
+    return sandbox;
+  };
   return {
     // The SDK mutates `labels` (adds `code-toolbox-language`): pass a copy.
-    create: (params, options) => client.create({ ...params, labels: { ...params.labels } }, options),
-    get: (idOrName) => client.get(idOrName),
-    list: (query) => client.list(query),
+    create: async (params, options) =>
+      tuned(await client.create({ ...params, labels: { ...params.labels } }, options)),
+    get: async (idOrName) => tuned(await client.get(idOrName)),
+    list: async function* (query) {
+      for await (const sandbox of client.list(query)) yield tuned(sandbox);
+    },
     [Symbol.asyncDispose]: () => client[Symbol.asyncDispose](),
   };
 }

@@ -36,6 +36,7 @@ import type {
 import {
   DAYTONA_WORKER_SOURCE,
   SANDBOX_METHODS,
+  SDK_AXIOS_DEFAULTS,
   type FromWorker,
   type ToWorker,
   type WireError,
@@ -77,7 +78,12 @@ class SdkThread {
   constructor(sdkPath: string, sdkError: (err: unknown) => unknown) {
     this.#worker = new Worker(DAYTONA_WORKER_SOURCE, {
       eval: true,
-      workerData: { sdkPath, warm: WARM_MODULES, methods: SANDBOX_METHODS },
+      workerData: {
+        sdkPath,
+        warm: WARM_MODULES,
+        methods: SANDBOX_METHODS,
+        axiosDefaults: SDK_AXIOS_DEFAULTS,
+      },
     });
     this.#worker.unref();
     this.#worker.on('message', (m: FromWorker) => {

@@ -120,6 +120,30 @@ describe.each<DaytonaThreadMode>(['worker', 'main'])('the SDK on the %s thread',
     return client.create({ ...PARAMS, name: `${mode}-${name}` }, { timeout: 5 });
   }
 
+  test('no redirect is followed, on the control plane or a toolbox (maxRedirects: 0 on every axios instance)', async () => {
+    const sandbox = await rawSandbox('no-redirect');
+    const moved = (to: string) => ({ status: 307, headers: { location: to }, times: 1 });
+    // Were the redirect followed, each of these calls would succeed at the Location.
+    const gets = fake.count('get', sandbox.id);
+    fake.inject({ endpoint: 'get', sandboxId: sandbox.id, ...moved(`${fake.apiUrl}/sandbox/${sandbox.id}`) });
+    await expect(client.get(sandbox.id)).rejects.toMatchObject({ statusCode: 307 });
+    expect(fake.count('get', sandbox.id) - gets).toBe(1);
+
+    const again = await client.get(sandbox.id); // a sandbox found by `get` (not created) is tuned too
+    for (const s of [sandbox, again]) {
+      const execs = fake.count('exec', sandbox.id);
+      fake.inject({
+        endpoint: 'exec',
+        sandboxId: sandbox.id,
+        ...moved(`${fake.origin}/toolbox/${sandbox.id}/process/execute`),
+      });
+      await expect(s.process.executeCommand('echo moved')).rejects.toMatchObject({ statusCode: 307 });
+      expect(fake.count('exec', sandbox.id) - execs).toBe(1);
+    }
+    expect((await again.process.executeCommand('echo here')).result).toBe('here\n');
+    await sandbox.delete();
+  });
+
   test('an SDK error keeps its name, message, status, headers and stack', async () => {
     fake.inject({ endpoint: 'get', status: 429, headers: { 'retry-after': '7' }, message: 'slow down' });
     const limited = (await client.get('any').then(
