@@ -221,7 +221,10 @@ async function uploadTar(
   signal: AbortSignal | undefined,
   stats: (files: number, bytes: number, requests: number) => TransferStats,
 ): Promise<TransferStats> {
-  const gzip = host.tools.has('gzip') && (await worthCompressing(localDir, isExcluded));
+  const sample = (): Promise<boolean> => worthCompressing(localDir, isExcluded);
+  const gzip =
+    host.tools.has('gzip') &&
+    (await (host.archives ? host.archives.compress(localDir, exclude, sample) : sample()));
   const pack = (archive: string): Promise<PackedTree> => packTree(localDir, archive, gzip, isExcluded);
   if (host.archives) {
     // Packed once per run, shared by every job that uploads the same source.

@@ -39,6 +39,10 @@ export interface ArchiveKey {
 
 export class UploadArchives {
   readonly #entries = new Map<string, Promise<UploadArchive>>();
+  /** Source as given → its real path, resolved once per run (as its archive is packed once). */
+  readonly #real = new Map<string, Promise<string>>();
+  /** Whether to gzip a source (real path, excludes), decided once per run. */
+  readonly #gzip = new Map<string, Promise<boolean>>();
   #dir: string | undefined;
   #count = 0;
   #packs = 0;
@@ -57,7 +61,7 @@ export class UploadArchives {
    * packed (or being packed) for an earlier upload of the same key.
    */
   async get(key: ArchiveKey, pack: (archivePath: string) => Promise<PackedTree>): Promise<UploadArchive> {
-    const source = await fs.realpath(key.source);
+    const source = await this.#realpath(key.source);
     const id = JSON.stringify([source, [...key.exclude].sort(), key.gzip]);
     let entry = this.#entries.get(id);
     if (entry === undefined) {
@@ -69,6 +73,40 @@ export class UploadArchives {
       });
     }
     return entry;
+  }
+
+  /**
+   * Whether the archive of `source` (with `exclude`) is gzipped: `decide()`
+   * (which samples the tree) runs for the first job that uploads it and its
+   * answer holds for the run, like the archive itself — not once per job.
+   */
+  async compress(
+    source: string,
+    exclude: readonly string[],
+    decide: () => Promise<boolean>,
+  ): Promise<boolean> {
+    const id = JSON.stringify([await this.#realpath(source), [...exclude].sort()]);
+    let entry = this.#gzip.get(id);
+    if (entry === undefined) {
+      entry = decide();
+      this.#gzip.set(id, entry);
+      entry.catch(() => {
+        if (this.#gzip.get(id) === entry) this.#gzip.delete(id);
+      });
+    }
+    return entry;
+  }
+
+  #realpath(source: string): Promise<string> {
+    let real = this.#real.get(source);
+    if (real === undefined) {
+      real = fs.realpath(source);
+      this.#real.set(source, real);
+      real.catch(() => {
+        if (this.#real.get(source) === real) this.#real.delete(source);
+      });
+    }
+    return real;
   }
 
   async #pack(gzip: boolean, pack: (archivePath: string) => Promise<PackedTree>): Promise<UploadArchive> {
@@ -93,6 +131,8 @@ export class UploadArchives {
     this.#closed = true;
     await Promise.allSettled(this.#entries.values());
     this.#entries.clear();
+    this.#gzip.clear();
+    this.#real.clear();
     if (this.#dir !== undefined) {
       await fs.rm(this.#dir, { recursive: true, force: true });
       process.removeListener('exit', this.#onExit);

@@ -51,6 +51,33 @@ describe('UploadArchives', () => {
     await archives.close();
   });
 
+  test('whether to gzip a source is decided once per run (by path or link), again for other excludes', async () => {
+    const archives = new UploadArchives();
+    let samples = 0;
+    const decide = async (): Promise<boolean> => {
+      samples++;
+      await new Promise((r) => setTimeout(r, 10));
+      return samples === 1;
+    };
+    const source = path.join(tmp, 'src');
+    const answers = await Promise.all([
+      archives.compress(source, ['a', 'b'], decide),
+      archives.compress(source, ['b', 'a'], decide),
+      archives.compress(path.join(tmp, 'link'), ['a', 'b'], decide),
+    ]);
+    expect(answers).toEqual([true, true, true]);
+    expect(samples).toBe(1);
+    expect(await archives.compress(source, ['a', 'b'], decide)).toBe(true);
+    expect(await archives.compress(source, [], decide)).toBe(false);
+    expect(samples).toBe(2);
+    // A failed decision is not kept.
+    await expect(archives.compress(source, ['z'], () => Promise.reject(new Error('no')))).rejects.toThrow(
+      'no',
+    );
+    expect(await archives.compress(source, ['z'], decide)).toBe(false);
+    await archives.close();
+  });
+
   test('other excludes or compression pack again', async () => {
     const archives = new UploadArchives();
     const { calls, pack } = packer();
