@@ -15,7 +15,12 @@
  */
 import { createRequire } from 'node:module';
 import { UserError } from '../errors.js';
-import { WORKER_RELEASER, WorkerDaytonaClient, startDaytonaThread } from './daytona-worker-client.js';
+import {
+  WORKER_RELEASER,
+  WorkerDaytonaClient,
+  daytonaThreadLoaded,
+  startDaytonaThread,
+} from './daytona-worker-client.js';
 import { SDK_AXIOS_DEFAULTS } from './daytona-worker.js';
 
 /** File metadata as the Daytona toolbox returns it. */
@@ -178,6 +183,7 @@ export async function createDaytonaClient(
   };
   if (mode === 'worker') {
     startDaytonaThread(sdkImportError);
+    await daytonaThreadLoaded(sdkImportError);
     return new WorkerDaytonaClient(settings, sdkImportError);
   }
   const { Daytona } = await loadDaytonaSdk();

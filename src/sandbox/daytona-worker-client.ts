@@ -74,6 +74,11 @@ class SdkThread {
   #crash: Error | undefined;
   /** Set once the thread has exited: every call fails with it. */
   dead: Error | undefined;
+  #loaded = false;
+  #markLoaded: () => void = () => undefined;
+  readonly #loadedPromise = new Promise<void>((resolve) => {
+    this.#markLoaded = resolve;
+  });
 
   constructor(sdkPath: string, sdkError: (err: unknown) => unknown) {
     this.#worker = new Worker(DAYTONA_WORKER_SOURCE, {
@@ -89,6 +94,7 @@ class SdkThread {
     this.#worker.on('message', (m: FromWorker) => {
       if (m.type === 'loaded') {
         if (m.error) this.#loadError = sdkError(reviveError(m.error));
+        this.#setLoaded();
         return;
       }
       const p = this.#pending.get(m.id);
@@ -112,7 +118,23 @@ class SdkThread {
         this.#settled(id, p);
         p.reject(this.dead);
       }
+      this.#setLoaded();
     });
+  }
+
+  #setLoaded(): void {
+    this.#loaded = true;
+    this.#markLoaded();
+    if (this.#pending.size === 0) this.#worker.unref();
+  }
+
+  /**
+   * Resolves once the thread has loaded the SDK (or failed to, or died: the
+   * next call reports that). Holds the process meanwhile.
+   */
+  loaded(): Promise<void> {
+    if (!this.#loaded) this.#worker.ref();
+    return this.#loadedPromise;
   }
 
   #settled(id: number, p: Pending): void {
@@ -165,6 +187,16 @@ export function startDaytonaThread(sdkError: (err: unknown) => unknown): void {
     throw sdkError(err);
   }
   if (!current || current.dead) current = new SdkThread(sdkPath, sdkError);
+}
+
+/**
+ * Resolves once the SDK's thread has loaded the SDK. The backend waits for it
+ * before its first request, so that a creation-rate token is never spent
+ * while the request would still sit in the thread's queue (the server would
+ * then see it late and the next one early).
+ */
+export function daytonaThreadLoaded(sdkError: (err: unknown) => unknown): Promise<void> {
+  return thread(sdkError).loaded();
 }
 
 function thread(sdkError: (err: unknown) => unknown): SdkThread {
