@@ -2,14 +2,18 @@
 /**
  * Target 5 — transfers (issue 7). Needs `npm run build` and bwrap.
  *
- *   node bench/transfers.js [--runs 4] [--json]
+ *   node bench/transfers.js [--runs 4] [--local-runs 8] [--json]
  *
  * An upload of a 2,000-file / ~50 MB tree (incompressible content, 40
  * directories) and a download of a 500-file artifact directory, through the
  * `Sandbox` interface of both backends:
  *
- * - local: wall time against `tar -cf - . | tar -xf -` of the same tree on
- *   the same filesystem (target ≤ 1.3× the baseline);
+ * - local: wall time against `tar -cf - . | tar -xf -` of the same tree into
+ *   the same workspace (a sibling of the upload's target: on a file system
+ *   whose allocator state differs between directories, as journal-less ext4,
+ *   both then create their inodes in the same neighbourhood; a tar into a
+ *   directory elsewhere is reported for context) (target ≤ 1.3× the
+ *   baseline);
  * - daytona (the fake server, 50 ms injected on upload/download and 30 ms on
  *   exec): the number of HTTP requests, which must not depend on the number of
  *   files (the same transfer of a 20-file tree is the reference), and the
@@ -37,6 +41,8 @@ import {
 const args = benchArgs(process.argv.slice(2), { runs: 4 });
 const FILES = Number(args.get('--files') ?? (args.quick ? 400 : 2000));
 const DOWNLOAD_FILES = Math.min(FILES, Number(args.get('--download-files') ?? (args.quick ? 100 : 500)));
+/** Local copies take ~0.1 s each: more runs than the Daytona part, for a stabler median. */
+const LOCAL_RUNS = Number(args.get('--local-runs') ?? (args.quick ? 4 : 8));
 const LATENCY = { create: 0, exec: 30, upload: 50, download: 50, delete: 0 };
 requireBuild();
 
@@ -83,7 +89,7 @@ try {
   const artifact = path.join(dir, 'artifact');
   makeTree(artifact, DOWNLOAD_FILES);
   progress(
-    `transfers: ${FILES} files / ${round(bytes / 1e6, 1)} MB up, ${DOWNLOAD_FILES} files down, ${args.runs} runs`,
+    `transfers: ${FILES} files / ${round(bytes / 1e6, 1)} MB up, ${DOWNLOAD_FILES} files down, ${LOCAL_RUNS} local and ${args.runs} daytona runs`,
   );
 
   // ---- local -------------------------------------------------------------
@@ -96,9 +102,10 @@ try {
   const localUp = [];
   const localDown = [];
   const tarUp = [];
+  const tarUpElsewhere = [];
   const tarDown = [];
   let n = 0;
-  for (let r = 0; r < args.runs + 1; r++) {
+  for (let r = 0; r < LOCAL_RUNS + 1; r++) {
     const sandbox = await local.create(spec(++n));
     try {
       // Alternate which goes first, so neither always inherits the other's writeback.
@@ -111,7 +118,10 @@ try {
       };
       const timeTar = async () => {
         await settle();
-        return (await tarCopy(tree, path.join(dir, `tar-up-${r}`))).wallMs;
+        // Into the same workspace as the upload (a sibling of /work/tree): on a file system whose
+        // allocator state differs between directories (see BENCHMARKS.md), both copies then
+        // create their inodes in the same neighbourhood.
+        return (await tarCopy(tree, path.join(sandbox.id, 'work', `tar-up-${r}`))).wallMs;
       };
       let upMs;
       let baseUp;
@@ -122,6 +132,9 @@ try {
         baseUp = await timeTar();
         upMs = await timeUpload();
       }
+      // Context: the same tar into a fresh directory elsewhere in $TMPDIR (the earlier baseline).
+      await settle();
+      const elsewhere = (await tarCopy(tree, path.join(dir, `tar-up-${r}`))).wallMs;
       await sandbox.upload(artifact, '/work/out');
       await settle();
       const dest = path.join(dir, `down-${r}`);
@@ -137,11 +150,12 @@ try {
         // Run 0 warms the page cache and is not counted.
         localUp.push(upMs);
         tarUp.push(baseUp);
+        tarUpElsewhere.push(elsewhere);
         localDown.push(downMs);
         tarDown.push(baseDown);
       }
       progress(
-        `  local run ${r}: upload ${round(upMs)} ms (tar ${round(baseUp)} ms), download ${round(downMs)} ms (tar ${round(baseDown)} ms)`,
+        `  local run ${r}: upload ${round(upMs)} ms (tar ${round(baseUp)} ms, elsewhere ${round(elsewhere)} ms), download ${round(downMs)} ms (tar ${round(baseDown)} ms)`,
       );
     } finally {
       await sandbox.dispose();
@@ -224,7 +238,7 @@ try {
     {
       bench: 'transfers',
       title: `5. Transfers — upload of ${FILES} files / ${round(bytes / 1e6)} MB, download of ${DOWNLOAD_FILES} files, vs one tar of the same tree`,
-      command: `node bench/transfers.js --runs ${args.runs}`,
+      command: `node bench/transfers.js --runs ${args.runs} --local-runs ${LOCAL_RUNS}`,
       machine: machine(),
       figures: [
         figure(
@@ -243,6 +257,15 @@ try {
           undefined,
           undefined,
           `tar ${round(m(tarUp))} ms`,
+        ),
+        figure(
+          'transfers.localUploadRatioElsewhere',
+          'local upload / tar into a directory outside the workspace',
+          round(m(localUp.map((x, i) => x / tarUpElsewhere[i])), 2),
+          '×',
+          undefined,
+          undefined,
+          `tar ${round(m(tarUpElsewhere))} ms (context: where the allocator puts the directories)`,
         ),
         figure(
           'transfers.localDownloadRatio',

@@ -24,7 +24,7 @@ const SLICE_MS = 8;
 /** Files per batch a directory's files are split into when the copy thread helps. */
 const BATCH_FILES = 8;
 /** Directories with fewer files are copied by the calling thread alone. */
-const SHARE_MIN_FILES = 24;
+const SHARE_MIN_FILES = 12;
 /** Directories whose last steps (waiting for the copy thread, final mode, closing) may wait at once. */
 const MAX_UNFINISHED_DIRS = 16;
 
