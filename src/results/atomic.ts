@@ -138,7 +138,7 @@ function writeSmallFileAtomicSync(path: string, data: string | Uint8Array, mode 
   try {
     try {
       const buf = typeof data === 'string' ? Buffer.from(data) : data;
-      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+      for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off, buf.length - off);
     } finally {
       closeSync(fd);
     }
