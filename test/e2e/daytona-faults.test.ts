@@ -138,12 +138,12 @@ describe('rho-flow run --backend daytona under injected faults', () => {
     expect(fake.count('delete', stickyId)).toBe(3);
     // The three creates were paced by the limiter (tokens 1 s apart, so ~2 s from first to last;
     // unpaced they arrive within a few ms), and the hung create was abandoned after the 1.5 s
-    // create timeout, not the 10 min default. (The first token is only taken once the SDK's thread
-    // has loaded the SDK, so the first request is not held back in its queue while the next
-    // token already runs: the spacing holds at the server.)
+    // create timeout, not the 10 min default. The limiter spaces the tokens; between a token and
+    // the request on the wire lies the SDK's own work, slower for its very first (cold) call by
+    // up to ~150 ms on a loaded machine, so the first interval is not checked on its own.
     const creates = fake.requests.filter((x) => x.endpoint === 'create').map((x) => x.at);
     expect(creates).toHaveLength(3);
-    expect(creates[1]! - creates[0]!).toBeGreaterThanOrEqual(900);
+    expect(creates[2]! - creates[1]!).toBeGreaterThanOrEqual(900);
     expect(creates[2]! - creates[0]!).toBeGreaterThanOrEqual(1400);
     expect(Date.now() - started).toBeLessThan(20_000);
     expectNothingLeft(fake);
