@@ -123,6 +123,14 @@ export class LocalSandbox implements Sandbox {
   readonly #bwrap: string | undefined;
   readonly #root: SafeRoot;
   readonly #running = new Set<ProcessRun>();
+  /**
+   * A jailed command was killed (timeout, abort, dispose): bwrap may have been
+   * killed while setting up, after it cloned the jail's init but before that
+   * init armed its parent-death signal and left the group (`--new-session`);
+   * such an init outlives the kill. `dispose` then looks for it by the
+   * workspace it binds (a /proc scan, so only in this case).
+   */
+  #killedJail = false;
   readonly #nonce: string;
   #disposing: Promise<void> | undefined;
   /** Run steps' outputs files made so far (names them). */
@@ -255,12 +263,13 @@ export class LocalSandbox implements Sandbox {
           options,
         );
     this.#running.add(run);
-    let outcome: ProcessOutcome;
+    let outcome: ProcessOutcome | undefined;
     let outputs: string | undefined;
     try {
       outcome = await run.done;
     } finally {
       this.#running.delete(run);
+      if (this.jailed && (outcome === undefined || outcome.killedBy !== undefined)) this.#killedJail = true;
       if (outputFile !== undefined) {
         outputs = takeOutputFile(outputFile, options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT);
       }
@@ -439,13 +448,15 @@ export class LocalSandbox implements Sandbox {
 
   async #doDispose(): Promise<void> {
     const running = [...this.#running];
+    if (running.length > 0 && this.jailed) this.#killedJail = true;
     for (const run of running) run.kill('dispose');
     await Promise.allSettled(running.map((r) => r.done));
     // A later attempt of the same job may have replaced this workspace (same path): leave it alone.
     const marker = readOwnerMarkerSync(this.id);
     if (marker?.nonce !== undefined && marker.nonce !== this.#nonce) return;
-    // Unjailed commands may have escaped their process group (setsid); jailed ones died with their namespace.
-    if (!this.jailed) await killWorkspaceProcesses(this.id);
+    // Unjailed commands may have escaped their process group (setsid); jailed ones died with their
+    // namespace, except a jail killed while bwrap was still setting it up (see #killedJail).
+    if (!this.jailed || this.#killedJail) await killWorkspaceProcesses(this.id);
     // The common case (nothing left in work/) takes four syscalls; anything else a recursive removal.
     if (!removeWorkspaceLayout(this.id)) {
       try {

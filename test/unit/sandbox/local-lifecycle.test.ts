@@ -142,6 +142,66 @@ describe('dispose', () => {
     expect(await exists(sb.id)).toBe(false);
   });
 
+  // bwrap killed while it sets a jail up (after cloning the jail's init, before that init armed its
+  // parent-death signal and left the group) leaves the init running, reparented to pid 1: seen under
+  // load when a run is cancelled right after its steps started. The stand-in below is such an
+  // orphan as /proc shows it: argv[0] `bwrap`, the workspace's work dir among its arguments, in a
+  // session of its own. A sandbox whose jailed command was killed must find and kill it.
+  for (const how of ['a timed-out command', 'a command killed by dispose'] as const) {
+    it(`kills an orphaned jail init bound to the workspace after ${how}`, async () => {
+      const sb = await rig.sandbox();
+      const work = path.join(sb.id, 'work');
+      const orphan = spawn('/bin/sh', ['-c', 'sleep 60; :', 'sh', '--bind', work, '/work'], {
+        argv0: 'bwrap',
+        detached: true,
+        stdio: 'ignore',
+      });
+      try {
+        const pid = orphan.pid ?? 0;
+        expect(pid).toBeGreaterThan(0);
+        if (how === 'a timed-out command') {
+          const r = await sb.exec('sleep 30', { timeoutMs: 200 });
+          expect(r.timedOut).toBe(true);
+          await sb.dispose();
+        } else {
+          const running = sb.exec('sleep 30').catch((e: unknown) => e);
+          await new Promise((r) => setTimeout(r, 200));
+          await sb.dispose();
+          expect(await running).toMatchObject({ code: 'gone' });
+        }
+        const gone = await waitFor(async () => {
+          try {
+            const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+            return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z'); // killed, not yet reaped
+          } catch {
+            return true;
+          }
+        }, 5_000);
+        expect(gone).toBe(true);
+      } finally {
+        orphan.kill('SIGKILL');
+      }
+    });
+  }
+
+  it('does not scan for orphans after a command that ended by itself (the common, cheap path)', async () => {
+    const sb = await rig.sandbox();
+    const work = path.join(sb.id, 'work');
+    const bystander = spawn('/bin/sh', ['-c', 'sleep 60; :', 'sh', '--bind', work, '/work'], {
+      argv0: 'bwrap',
+      detached: true,
+      stdio: 'ignore',
+    });
+    try {
+      expect((await sb.exec('true')).exitCode).toBe(0);
+      await sb.dispose();
+      await new Promise((r) => setTimeout(r, 200));
+      process.kill(bystander.pid ?? 0, 0); // still alive: throws otherwise
+    } finally {
+      bystander.kill('SIGKILL');
+    }
+  });
+
   it('works with await using', async () => {
     let id: string;
     {
