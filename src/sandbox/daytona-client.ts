@@ -15,12 +15,8 @@
  */
 import { createRequire } from 'node:module';
 import { UserError } from '../errors.js';
-import {
-  WORKER_RELEASER,
-  WorkerDaytonaClient,
-  daytonaThreadLoaded,
-  startDaytonaThread,
-} from './daytona-worker-client.js';
+import { daytonaThreadLoaded, startDaytonaThread } from './daytona-sdk-thread.js';
+import { WORKER_RELEASER, WorkerDaytonaClient } from './daytona-worker-client.js';
 import { SDK_AXIOS_DEFAULTS } from './daytona-worker.js';
 
 /** File metadata as the Daytona toolbox returns it. */

@@ -21,7 +21,7 @@ import {
   type DaytonaSandboxLike,
   type DaytonaThreadMode,
 } from '../../../src/sandbox/daytona-client.js';
-import { terminateDaytonaThread } from '../../../src/sandbox/daytona-worker-client.js';
+import { terminateDaytonaThread } from '../../../src/sandbox/daytona-sdk-thread.js';
 import { startFakeDaytona, type FakeDaytona } from '../../helpers/fake-daytona/index.js';
 import { daytonaEnv, daytonaRig, daytonaSpec } from '../../helpers/fake-daytona/backend.js';
 
