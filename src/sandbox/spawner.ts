@@ -186,7 +186,10 @@ class Spawner {
   #nextId = 1;
   #broken: Error | undefined;
 
-  constructor(kind: 'perl' | 'thread' | 'process') {
+  readonly kind: HelperKind;
+
+  constructor(kind: HelperKind) {
+    this.kind = kind;
     const fail = (err: Error): void => {
       this.#broken ??= err;
       const pending = [...this.#children.values()];
@@ -257,6 +260,9 @@ class Spawner {
   }
 
   /** Set once the thread or process has died; every later `start` fails with it. */
+  /** Whether it ever started a process (a helper that died before that could not run here). */
+  started = false;
+
   get broken(): boolean {
     return this.#broken !== undefined;
   }
@@ -299,6 +305,7 @@ class Spawner {
     if (!events) return;
     switch (m.type) {
       case 'spawned':
+        this.started = true;
         events.spawned(m.pid);
         return;
       case 'data':
@@ -366,6 +373,8 @@ export type SpawnerKind = 'perl' | 'process' | 'thread' | 'here';
 
 type HelperKind = Exclude<SpawnerKind, 'here'>;
 const spawners = new Map<HelperKind, Spawner | null>();
+/** Set once a Perl helper died before starting anything: this process uses the node helper. */
+let perlUnusable = false;
 
 /**
  * `RHO_FLOW_SPAWNER` when set to a kind; otherwise the Perl helper where
@@ -381,6 +390,12 @@ function spawnerOf(kind: HelperKind): Spawner | null {
   let s = spawners.get(kind);
   // A spawner that died (its children died with it: their jobs fail as infrastructure errors) is
   // replaced by a new one for the processes started after.
+  if (kind === 'perl' && (perlUnusable || (s?.broken === true && s.kind === 'perl' && !s.started))) {
+    // A Perl helper that died without ever starting a process cannot run here (a perl without
+    // the modules of perl-base, say): the node helper takes over for good.
+    perlUnusable = true;
+    return spawnerOf('process');
+  }
   if (s === undefined || s?.broken) {
     try {
       s = new Spawner(kind);

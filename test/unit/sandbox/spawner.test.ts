@@ -5,7 +5,8 @@
  * while a child runs, and takes its children down when rho-flow is SIGKILLed.
  */
 import { execFile, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -217,6 +218,46 @@ describe('the default helper', () => {
 
   it('is the Perl helper where perl is on PATH', async () => {
     expect(await helperCmdline({})).toContain('# rho-flow spawner helper');
+  });
+
+  it('falls back to the node helper for good when the perl on PATH cannot run the helper', async () => {
+    // A perl that exits at once (as one without perl-base's modules would): the first process
+    // fails with it, every later one runs through the node helper.
+    const dir = mkdtempSync(path.join(tmpdir(), 'rho-flow-fake-perl-'));
+    try {
+      writeFileSync(path.join(dir, 'perl'), '#!/bin/sh\nexit 3\n', { mode: 0o755 });
+      const code = `
+        import { startChild } from ${SPAWNER};
+        const run = (args) => new Promise((resolve) => {
+          let out = '';
+          const errors = [];
+          startChild({ file: '/bin/sh', args, cwd: '/', env: {}, extraPipes: false }, {
+            spawned() {}, exit() {},
+            error(e) { errors.push(e.message); },
+            data(_fd, chunk) { out += chunk; },
+            close(c) { resolve({ out, errors, code: c }); },
+          });
+        });
+        const first = await run(['-c', 'echo first']);
+        const results = [first];
+        for (let i = 0; i < 3; i++) results.push(await run(['-c', 'tr "\\\\0" " " < /proc/$PPID/cmdline | head -c 200']));
+        process.stdout.write(JSON.stringify(results));
+      `;
+      const { RHO_FLOW_SPAWNER: _, ...rest } = process.env;
+      const r = await promisify(execFile)(process.execPath, nodeArgs(code), {
+        timeout: 20_000,
+        env: { ...rest, PATH: `${dir}:/usr/bin:/bin` },
+      });
+      const results = JSON.parse(r.stdout) as Array<{ out: string; errors: string[]; code: number | null }>;
+      expect(results[0]?.errors.join(' ')).toMatch(/perl spawner exited/);
+      for (const later of results.slice(1)) {
+        expect(later.errors).toEqual([]);
+        expect(later.code).toBe(0);
+        expect(later.out).toContain('--input-type=commonjs');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('is the node helper process when there is no perl', async () => {
