@@ -11,11 +11,12 @@
  * the host's world-readable `/proc/<pid>/cmdline`.
  */
 import { execFile } from 'node:child_process';
-import { accessSync, constants as C, lstatSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { SandboxError } from '../errors.js';
+import { findOnPath, isExecutable } from '../util/find-executable.js';
 
 /** Hostname inside every jail. */
 export const JAIL_HOSTNAME = 'rho-flow';
@@ -74,21 +75,7 @@ export function findBwrap(env: Readonly<Record<string, string | undefined>>): st
     if (override === '' || override === 'none' || override === 'off') return undefined;
     return isExecutable(override) ? override : undefined;
   }
-  for (const dir of (env.PATH ?? '').split(':')) {
-    if (dir === '') continue;
-    const candidate = path.join(dir, 'bwrap');
-    if (isExecutable(candidate)) return candidate;
-  }
-  return undefined;
-}
-
-function isExecutable(file: string): boolean {
-  try {
-    accessSync(file, C.X_OK);
-    return statSync(file).isFile();
-  } catch {
-    return false;
-  }
+  return findOnPath('bwrap', env.PATH);
 }
 
 let cachedLayout: readonly string[] | undefined;

@@ -14,9 +14,8 @@
  * translates between the spawner's messages and the frames.
  */
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import type { Socket } from 'node:net';
-import path from 'node:path';
+import { findOnPath } from '../util/find-executable.js';
 import { PERL_SPAWNER_SOURCE } from './perl-spawner-source.js';
 import type { FromWorker, SpawnerChannel, ToWorker } from './spawner.js';
 
@@ -24,20 +23,7 @@ let perlPath: string | null | undefined;
 
 /** The first executable `perl` on `PATH` (memoized); `undefined` when there is none. */
 export function findPerl(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (perlPath === undefined) {
-    perlPath = null;
-    for (const dir of (env.PATH ?? '/usr/bin:/bin').split(':')) {
-      if (dir === '' || !path.isAbsolute(dir)) continue;
-      const candidate = path.join(dir, 'perl');
-      try {
-        fs.accessSync(candidate, fs.constants.X_OK);
-        perlPath = candidate;
-        break;
-      } catch {
-        // not here
-      }
-    }
-  }
+  if (perlPath === undefined) perlPath = findOnPath('perl', env.PATH ?? '/usr/bin:/bin') ?? null;
   return perlPath ?? undefined;
 }
 
