@@ -147,15 +147,19 @@ describe('dispose', () => {
   // load when a run is cancelled right after its steps started. The stand-in below is such an
   // orphan as /proc shows it: argv[0] `bwrap`, the workspace's work dir among its arguments, in a
   // session of its own. A sandbox whose jailed command was killed must find and kill it.
+  /** A process as /proc shows an orphaned jail init: argv[0] `bwrap`, `work` bound, its own session. */
+  const fakeJailInit = (work: string): ChildProcess =>
+    spawn('/bin/sh', ['-c', 'sleep 60; :', 'sh', '--bind', work, '/work'], {
+      argv0: 'bwrap',
+      detached: true,
+      stdio: 'ignore',
+    });
+
   for (const how of ['a timed-out command', 'a command killed by dispose'] as const) {
     it(`kills an orphaned jail init bound to the workspace after ${how}`, async () => {
       const sb = await rig.sandbox();
       const work = path.join(sb.id, 'work');
-      const orphan = spawn('/bin/sh', ['-c', 'sleep 60; :', 'sh', '--bind', work, '/work'], {
-        argv0: 'bwrap',
-        detached: true,
-        stdio: 'ignore',
-      });
+      const orphan = fakeJailInit(work);
       try {
         const pid = orphan.pid ?? 0;
         expect(pid).toBeGreaterThan(0);
@@ -187,11 +191,7 @@ describe('dispose', () => {
   it('does not scan for orphans after a command that ended by itself (the common, cheap path)', async () => {
     const sb = await rig.sandbox();
     const work = path.join(sb.id, 'work');
-    const bystander = spawn('/bin/sh', ['-c', 'sleep 60; :', 'sh', '--bind', work, '/work'], {
-      argv0: 'bwrap',
-      detached: true,
-      stdio: 'ignore',
-    });
+    const bystander = fakeJailInit(work);
     try {
       expect((await sb.exec('true')).exitCode).toBe(0);
       await sb.dispose();
