@@ -178,8 +178,7 @@ export async function createDaytonaClient(
     requestTimeoutMs: config.requestTimeoutMs,
   };
   if (mode === 'worker') {
-    startDaytonaThread(sdkImportError);
-    await daytonaThreadLoaded(sdkImportError);
+    await daytonaThreadLoaded(sdkImportError); // starts the thread if preflight did not
     return new WorkerDaytonaClient(settings, sdkImportError);
   }
   const { Daytona } = await loadDaytonaSdk();

@@ -38,6 +38,7 @@ import {
   daytonaThreadMode,
   prepareDaytonaSdk,
   type DaytonaClientLike,
+  type DaytonaThreadMode,
 } from './daytona-client.js';
 import { buildCreateParams, createSandboxSafely, type DaytonaDefaults } from './daytona-create.js';
 import { cleanupDaytona, ownerId } from './daytona-cleanup.js';
@@ -160,7 +161,7 @@ export class DaytonaBackend implements SandboxBackend {
     await prepareDaytonaSdk(this.#threadMode());
   }
 
-  #threadMode(): 'worker' | 'main' {
+  #threadMode(): DaytonaThreadMode {
     return daytonaThreadMode(this.#options.env ?? process.env);
   }
 

@@ -22,6 +22,7 @@ import {
   type DaytonaThreadMode,
 } from '../../../src/sandbox/daytona-client.js';
 import { terminateDaytonaThread } from '../../../src/sandbox/daytona-sdk-thread.js';
+import { watchChildExit } from '../../helpers/child-exit.js';
 import { startFakeDaytona, type FakeDaytona } from '../../helpers/fake-daytona/index.js';
 import { daytonaEnv, daytonaRig, daytonaSpec } from '../../helpers/fake-daytona/backend.js';
 
@@ -260,24 +261,10 @@ describe.each<DaytonaThreadMode>(['worker', 'main'])('the SDK on the %s thread',
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
-    let stdout = '';
-    let stderr = '';
-    let doneAt = 0;
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-      if (stdout.includes('done') && doneAt === 0) doneAt = Date.now();
-    });
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const exitCode = await new Promise<number | null>((resolve) => {
-      const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      child.on('exit', (code) => {
-        clearTimeout(killer);
-        resolve(code);
-      });
-    });
-    expect(stderr).toBe('');
-    expect(stdout).toBe('from-child done\n');
-    expect(exitCode).toBe(0);
-    expect(Date.now() - doneAt).toBeLessThan(3_000);
+    const r = await watchChildExit(child, 'done');
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('from-child done\n');
+    expect(r.code).toBe(0);
+    expect(r.exitedAfterWordMs).toBeLessThan(3_000);
   });
 });

@@ -11,6 +11,7 @@ import { loadBackend } from '../../../src/sandbox/registry.js';
 import { LABELS, ownerId } from '../../../src/sandbox/daytona-cleanup.js';
 import { sandboxName } from '../../../src/sandbox/daytona-create.js';
 import { sdkImportError } from '../../../src/sandbox/daytona-client.js';
+import { watchChildExit } from '../../helpers/child-exit.js';
 import { startFakeDaytona, type FakeDaytona } from '../../helpers/fake-daytona/index.js';
 import { daytonaEnv, daytonaRig, daytonaSpec } from '../../helpers/fake-daytona/backend.js';
 
@@ -306,26 +307,11 @@ console.log('closed');
       env: { ...process.env, CHILD_ENV: JSON.stringify(daytonaEnv(fake)) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let stdout = '';
-    let stderr = '';
-    let closedAt = 0;
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-      if (stdout.includes('closed') && closedAt === 0) closedAt = Date.now();
-    });
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const exitCode = await new Promise<number | null>((resolve) => {
-      const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      child.on('exit', (code) => {
-        clearTimeout(killer);
-        resolve(code);
-      });
-    });
-    const exitedAfterMs = Date.now() - closedAt;
-    expect(stderr).toBe('');
-    expect(stdout).toBe('from-child\nclosed\n');
-    expect(exitCode).toBe(0);
-    expect(exitedAfterMs).toBeLessThan(3_000);
+    const r = await watchChildExit(child, 'closed');
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('from-child\nclosed\n');
+    expect(r.code).toBe(0);
+    expect(r.exitedAfterWordMs).toBeLessThan(3_000);
     expect(fake.sandboxes).toHaveLength(1);
     expect(fake.live()).toEqual([]);
     // No socket.io upgrade was ever attempted (polling mode).
