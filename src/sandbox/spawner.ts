@@ -9,18 +9,19 @@
  * rho-flow's own CPU (issue 7, target 1: `perf` shows `kernel_clone` and
  * page faults at 17 % of all samples of a 400-job run).
  *
- * The helper is a node process with a small heap, started once on first use
- * (or by `warmSpawner()` while the backend probes bwrap), running the
- * program below from `-e` (no file to find, in `dist/` or the sources). It
- * spawns the jails, feeds them their arguments and stdin, and relays output
- * and exits as IPC messages. Its forks copy a small process, and rho-flow's
+ * The helper is started once on first use (or by `warmSpawner()` while the
+ * backend probes bwrap): a small Perl program where `perl` is on PATH
+ * (`perl-spawner.ts`, the default), else a node process running the program
+ * below from `-e` (no file to find, in `dist/` or the sources). It spawns the
+ * jails, feeds them their arguments and stdin, and relays output and exits
+ * as messages. Its forks copy a small process, and rho-flow's
  * own pages are never write-protected. Killing is done by pid (every child
  * leads its own process group) from rho-flow. The helper's IPC channel holds
  * the event loop only while one of its children runs.
  *
  * Lifetime: bwrap's `--die-with-parent` ties each jail to the helper; when
- * rho-flow goes away, even by SIGKILL, the channel closes and the helper
- * SIGKILLs every process group it started, then exits. `RHO_FLOW_SPAWNER=thread`
+ * rho-flow goes away, even by SIGKILL, its pipe or channel closes and the
+ * helper SIGKILLs every process group it started, then exits. `RHO_FLOW_SPAWNER=thread`
  * runs the same program on a worker thread of rho-flow instead (the previous
  * design: no fork saved, but the main thread never blocks in `spawn`); when
  * neither can start, processes are spawned on the calling thread.
@@ -172,8 +173,7 @@ ${CHILDREN_PROGRAM}
 })();
 `;
 
-/** What the spawner runs in: a thread of this process, or a helper process. */
-/** @internal */
+/** What the spawner runs in: a helper process or a thread of this process. @internal */
 export interface SpawnerChannel {
   post(message: ToWorker): void;
   ref(): void;
