@@ -61,7 +61,6 @@ class CappedAppender {
   #timer: NodeJS.Timeout | undefined;
   /** Asynchronous writes in flight, in order. */
   #chain: Promise<void> = Promise.resolve();
-  #inflight = 0;
   #bytes = 0;
   #truncated = false;
   #error: Error | undefined;
@@ -100,7 +99,7 @@ class CappedAppender {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       clearTimeout(this.#timer);
-      if (this.#inflight > 0) await this.#chain;
+      await this.#chain;
       // The file exists even when nothing was written, as the layout promises.
       if (this.#pendingBytes < FLUSH_BYTES) this.#writeNow();
       else this.#writeOut();
@@ -160,7 +159,6 @@ class CappedAppender {
     this.#timer = undefined;
     if (this.#pendingBytes === 0 || this.#error !== undefined) return;
     const data = Buffer.from(this.#take());
-    this.#inflight++;
     this.#chain = this.#chain.then(async () => {
       try {
         if (this.#error !== undefined) return;
@@ -175,8 +173,6 @@ class CappedAppender {
         }
       } catch (e) {
         this.#error ??= asError(e);
-      } finally {
-        this.#inflight--;
       }
     });
   }
