@@ -104,6 +104,20 @@ export async function copyTree(srcFd: number, dstFd: number, options: CopyTreeOp
     }
   };
 
+  /** Copies the files `names` (with their `rels`) of one directory on this thread. */
+  const copyHere = async (
+    srcDir: number,
+    dstDir: number,
+    names: readonly string[],
+    rels: readonly string[],
+  ): Promise<void> => {
+    for (let k = 0; k < names.length; k++) {
+      const rel = rels[k] ?? '';
+      await slicer.tick();
+      record(rel, await slicer.run(copyFileSteps(srcDir, dstDir, names[k] ?? '', rel, slicer.ctx)));
+    }
+  };
+
   /** Copies `names` (regular files of one directory); returns the offer to settle, if the thread got one. */
   const copyFiles = async (
     srcDir: number,
@@ -113,13 +127,7 @@ export async function copyTree(srcFd: number, dstFd: number, options: CopyTreeOp
   ): Promise<Offer | undefined> => {
     const thread = names.length >= SHARE_MIN_FILES ? CopyThread.get() : undefined;
     if (!thread) {
-      for (let k = 0; k < names.length; k++) {
-        await slicer.tick();
-        record(
-          rels[k] ?? '',
-          await slicer.run(copyFileSteps(srcDir, dstDir, names[k] ?? '', rels[k] ?? '', slicer.ctx)),
-        );
-      }
+      await copyHere(srcDir, dstDir, names, rels);
       return undefined;
     }
     const batches: FileBatch[] = [];
@@ -133,16 +141,8 @@ export async function copyTree(srcFd: number, dstFd: number, options: CopyTreeOp
     }
     const offer = thread.offer(batches, slicer.ctx.umask);
     try {
-      for (let i = 0; i < batches.length; i++) {
-        if (!offer.claim(i)) continue;
-        const b = batches[i] as FileBatch;
-        for (let k = 0; k < b.names.length; k++) {
-          await slicer.tick();
-          record(
-            b.rels[k] ?? '',
-            await slicer.run(copyFileSteps(srcDir, dstDir, b.names[k] ?? '', b.rels[k] ?? '', slicer.ctx)),
-          );
-        }
+      for (const [i, b] of batches.entries()) {
+        if (offer.claim(i)) await copyHere(srcDir, dstDir, b.names, b.rels);
       }
     } catch (e) {
       await offer.settle().catch(() => undefined);
