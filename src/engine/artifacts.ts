@@ -56,7 +56,10 @@ export interface ArtifactOutcome {
  * Downloads the declared artifacts into `artifactsDir` and writes
  * `manifest.json` there (one entry per declared artifact). Collection never
  * throws: each artifact gets a status; the caller decides what a missing
- * required artifact means for the job.
+ * required artifact means for the job. `onSandboxDone` is called once nothing
+ * more will be read from the sandbox — as soon as the last download has
+ * fetched its data (its local files may still be being written), or when
+ * collection ends — so the caller can delete the sandbox meanwhile. Called once.
  */
 export async function collectArtifacts(options: {
   specs: readonly ArtifactSpec[];
@@ -65,11 +68,20 @@ export async function collectArtifacts(options: {
   jobStatus: JobStatus;
   ctx: ExprContext;
   signal: AbortSignal;
+  onSandboxDone?: () => void;
 }): Promise<ArtifactOutcome> {
   const { specs, sandbox, artifactsDir, jobStatus, ctx, signal } = options;
   const results: ArtifactResult[] = [];
   const requiredMissing: string[] = [];
   const warnings: string[] = [];
+  let sandboxDone = false;
+  const onSandboxDone = (): void => {
+    if (sandboxDone) return;
+    sandboxDone = true;
+    options.onSandboxDone?.();
+  };
+  // First what each artifact is and where it goes, so the last download is known before the first starts.
+  const downloads: Array<{ index: number; spec: ArtifactSpec; remote: string; dest: string }> = [];
   for (const spec of specs) {
     let remote = spec.path.source;
     const base = { to: spec.to, files: 0, bytes: 0 };
@@ -88,47 +100,55 @@ export async function collectArtifacts(options: {
       });
       continue;
     }
-    let dest: string;
     try {
-      dest = await artifactDestination(artifactsDir, spec.to);
+      const dest = await artifactDestination(artifactsDir, spec.to);
+      downloads.push({ index: results.length, spec, remote, dest });
+      results.push({ ...base, path: remote, status: 'error', message: 'not collected' });
     } catch (e) {
       results.push({ ...base, path: remote, status: 'refused', message: errorMessage(e) });
       warnings.push(`artifact ${remote}: ${errorMessage(e)}`);
-      continue;
     }
+  }
+  for (const [i, { index, spec, remote, dest }] of downloads.entries()) {
+    const base = { to: spec.to, path: remote, files: 0, bytes: 0 };
+    const onFetched = i === downloads.length - 1 ? onSandboxDone : undefined;
     try {
       await fs.mkdir(dest, { recursive: true });
-      const got = await sandbox.download(remote, dest, { signal });
+      // Checked above: a download is planned only when there is a sandbox.
+      const got = await (sandbox as Sandbox).download(remote, dest, {
+        signal,
+        ...(onFetched ? { onFetched } : {}),
+      });
       const message = got.skipped.length
         ? `skipped ${got.skipped.length} entr${got.skipped.length === 1 ? 'y' : 'ies'}: ${got.skipped
             .slice(0, 5)
             .map((s) => `${s.path} (${s.reason})`)
             .join(', ')}`
         : undefined;
-      results.push({
+      results[index] = {
         ...base,
-        path: remote,
         status: 'downloaded',
         files: got.files,
         bytes: got.bytes,
         ...(message ? { message } : {}),
-      });
+      };
       if (message) warnings.push(`artifact ${remote}: ${message}`);
     } catch (e) {
       if (isAbortError(e) || signal.aborted) {
-        results.push({ ...base, path: remote, status: 'error', message: 'cancelled' });
+        results[index] = { ...base, status: 'error', message: 'cancelled' };
         continue;
       }
       if (e instanceof SandboxError && e.code === 'not-found') {
-        results.push({ ...base, path: remote, status: 'not-found', message: `no files found at ${remote}` });
+        results[index] = { ...base, status: 'not-found', message: `no files found at ${remote}` };
         if (spec.ifNoFilesFound === 'error') requiredMissing.push(remote);
         else if (spec.ifNoFilesFound === 'warn') warnings.push(`artifact ${remote}: no files found`);
         continue;
       }
-      results.push({ ...base, path: remote, status: 'error', message: errorMessage(e) });
+      results[index] = { ...base, status: 'error', message: errorMessage(e) };
       warnings.push(`artifact ${remote}: ${errorMessage(e)}`);
     }
   }
+  onSandboxDone();
   await fs.mkdir(artifactsDir, { recursive: true });
   await fs.writeFile(
     path.join(artifactsDir, 'manifest.json'),

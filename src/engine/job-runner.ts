@@ -75,6 +75,32 @@ export async function runJobAttempt(
   let error: ErrorInfo | undefined;
   let artifacts: ArtifactOutcome | undefined;
   let teardownError: string | undefined;
+  let teardown: Promise<void> | undefined;
+  /** Deletes the sandbox — or keeps it (`--keep-sandboxes on-failure`, once the status is final). Once. */
+  const tearDown = (): Promise<void> => (teardown ??= disposeOrKeep());
+  const disposeOrKeep = async (): Promise<void> => {
+    emitPhase('teardown');
+    if (!sandbox) return;
+    if (engine.keepSandboxes === 'on-failure' && status !== 'passed') {
+      tracker.release(sandbox);
+      engine.onEvent({
+        type: 'warning',
+        jobId: job.id,
+        message: `kept sandbox ${sandbox.id} for debugging (--keep-sandboxes on-failure)`,
+      });
+      return;
+    }
+    try {
+      await tracker.dispose(sandbox);
+    } catch (e) {
+      teardownError = errorMessage(e);
+      engine.onEvent({
+        type: 'warning',
+        jobId: job.id,
+        message: `teardown of sandbox ${sandbox.id} failed: ${teardownError}`,
+      });
+    }
+  };
   // Only this workflow's own secrets are visible to its jobs.
   const secrets: Record<string, string> = {};
   for (const name of Object.keys(wf.secrets)) {
@@ -170,6 +196,9 @@ export async function runJobAttempt(
         jobStatus: status,
         ctx: { contexts: { ...baseContexts, steps: state.steps as unknown as ExprValue } },
         signal: artSignal,
+        // Once the last artifact is fetched the sandbox is no longer needed: delete it while the
+        // files are being written locally (unless it may have to be kept, which depends on them).
+        ...(engine.keepSandboxes === 'never' ? { onSandboxDone: () => void tearDown() } : {}),
       });
       for (const w of artifacts.warnings) engine.onEvent({ type: 'warning', jobId: job.id, message: w });
       // The job's timeout covers artifact collection too: if it ran out there, the job timed out.
@@ -193,29 +222,7 @@ export async function runJobAttempt(
   } finally {
     grace?.clear();
     jobTimer.clear();
-    emitPhase('teardown');
-    if (sandbox) {
-      const keep = engine.keepSandboxes === 'on-failure' && status !== 'passed';
-      if (keep) {
-        tracker.release(sandbox);
-        engine.onEvent({
-          type: 'warning',
-          jobId: job.id,
-          message: `kept sandbox ${sandbox.id} for debugging (--keep-sandboxes on-failure)`,
-        });
-      } else {
-        try {
-          await tracker.dispose(sandbox);
-        } catch (e) {
-          teardownError = errorMessage(e);
-          engine.onEvent({
-            type: 'warning',
-            jobId: job.id,
-            message: `teardown of sandbox ${sandbox.id} failed: ${teardownError}`,
-          });
-        }
-      }
-    }
+    await tearDown();
   }
 
   const endedAt = new Date();

@@ -15,6 +15,7 @@
 import path from 'node:path';
 import { SandboxError, errorMessage } from '../errors.js';
 import type {
+  DownloadOptions,
   DownloadResult,
   ExecOptions,
   ExecResult,
@@ -588,7 +589,7 @@ export class DaytonaSandbox implements Sandbox {
   async download(
     remotePath: string,
     localDir: string,
-    options: { signal?: AbortSignal } = {},
+    options: DownloadOptions = {},
   ): Promise<DownloadResult> {
     this.#checkUsable();
     return raceAbort(downloadPath(this.#host(), remotePath, localDir, options), options.signal);

@@ -19,7 +19,7 @@ import path from 'node:path';
 import picomatch from 'picomatch';
 import * as tar from 'tar';
 import { SandboxError, errorMessage } from '../errors.js';
-import type { DownloadResult, TransferStats } from './sandbox.js';
+import type { DownloadOptions, DownloadResult, TransferStats } from './sandbox.js';
 import type { DaytonaSandboxLike } from './daytona-client.js';
 import { classifyError } from './backoff.js';
 import { packTree, worthCompressing } from './tree-archive.js';
@@ -343,14 +343,14 @@ export async function downloadPath(
   host: TransferHost,
   remotePath: string,
   localDir: string,
-  options: { signal?: AbortSignal } = {},
+  options: DownloadOptions = {},
 ): Promise<DownloadResult> {
   const started = Date.now();
   const abs = host.resolve(remotePath);
   await fs.mkdir(localDir, { recursive: true });
   try {
     const r = host.tools.has('tar')
-      ? await downloadTar(host, abs, localDir, options.signal)
+      ? await downloadTar(host, abs, localDir, options)
       : await downloadBulk(host, abs, localDir, options.signal);
     return { ...r, durationMs: Date.now() - started };
   } catch (err) {
@@ -383,27 +383,53 @@ function selectScript(abs: string): string {
   ].join('\n');
 }
 
+/**
+ * Archives up to this size are fetched into memory and unpacked from there
+ * (no temporary file to write, read back and remove); larger ones go through
+ * a temporary file, so a big artifact never has to fit in memory.
+ */
+export const IN_MEMORY_ARCHIVE_BYTES = 8 * 1024 * 1024;
+
+/** The line the pack script ends its output with: the archive's size in bytes. */
+const SIZE_MARK = 'rho-flow-archive-bytes:';
+const SIZE_LINE = new RegExp(`(?:^|\\n)${SIZE_MARK} *(\\d*)\\s*$`);
+
 async function downloadTar(
   host: TransferHost,
   abs: string,
   localDir: string,
-  signal: AbortSignal | undefined,
+  options: DownloadOptions,
 ): Promise<Omit<DownloadResult, 'durationMs'>> {
+  const { signal } = options;
   const gzip = host.tools.has('gzip');
   const remote = `${SCRATCH_DIR}/down-${nonce()}.tar${gzip ? '.gz' : ''}`;
   const r = await host.runScript(
-    `${selectScript(abs)}\nmkdir -p ${SCRATCH_DIR} && tar -c${gzip ? 'z' : ''}f ${shq(remote)} "\${m[@]}"`,
+    `${selectScript(abs)}\nmkdir -p ${SCRATCH_DIR} && tar -c${gzip ? 'z' : ''}f ${shq(remote)} "\${m[@]}"\n` +
+      `rc=$?; printf '\\n${SIZE_MARK}%s\\n' "$(wc -c < ${shq(remote)} 2>/dev/null)"; exit $rc`,
     signal,
   );
   if (r.exitCode === NOTHING_MATCHED) throw notFound(abs);
+  const sized = SIZE_LINE.exec(r.output);
+  const output = sized ? r.output.slice(0, sized.index) : r.output;
   // GNU tar exits 1 when a file changed while being read; the archive is still complete.
   if (r.exitCode !== 0 && r.exitCode !== 1) {
     throw new SandboxError(
       'transfer-failed',
-      `packing ${abs} failed (exit ${r.exitCode}): ${r.output.trim().slice(-2000)}`,
+      `packing ${abs} failed (exit ${r.exitCode}): ${output.trim().slice(-2000)}`,
     );
   }
+  const requests = host.discard ? 2 : 3;
+  // The size is unknown when the line is missing (an older daemon's output cut short): use a file.
+  const size = sized?.[1] ? Number(sized[1]) : Infinity;
   try {
+    if (size <= IN_MEMORY_ARCHIVE_BYTES) {
+      const [res] = await host.sdk.fs.downloadFiles([{ source: remote }], host.transferTimeoutSec);
+      if (!res || res.error !== undefined || !Buffer.isBuffer(res.result))
+        throw new Error(`downloading ${remote}: ${res?.error ?? 'no response'}`);
+      signal?.throwIfAborted();
+      options.onFetched?.();
+      return { ...(await extractSafely(res.result, localDir)), requests };
+    }
     return await withTempDir(async (tmp) => {
       const archive = path.join(tmp, 'download.tar');
       const [res] = await host.sdk.fs.downloadFiles(
@@ -413,8 +439,8 @@ async function downloadTar(
       if (!res || res.error !== undefined)
         throw new Error(`downloading ${remote}: ${res?.error ?? 'no response'}`);
       signal?.throwIfAborted();
-      const out = await extractSafely(archive, localDir);
-      return { ...out, requests: host.discard ? 2 : 3 };
+      options.onFetched?.();
+      return { ...(await extractSafely(archive, localDir)), requests };
     });
   } finally {
     // Artifacts are collected at the end of a job, right before the sandbox is deleted: the
@@ -430,7 +456,7 @@ async function downloadTar(
  * files and `..`/absolute names are skipped and reported.
  */
 export async function extractSafely(
-  archive: string,
+  archive: string | Buffer,
   localDir: string,
 ): Promise<{
   files: number;
@@ -441,8 +467,7 @@ export async function extractSafely(
   const written: string[] = [];
   const skipped: Array<{ path: string; reason: string }> = [];
   let bytes = 0;
-  await tar.x({
-    file: archive,
+  const options: tar.TarOptionsWithAliasesAsyncNoFile = {
     cwd: localDir,
     preservePaths: false,
     preserveOwner: false,
@@ -474,7 +499,17 @@ export async function extractSafely(
           return false;
       }
     },
-  });
+  };
+  if (typeof archive === 'string') {
+    await tar.x({ ...options, file: archive });
+  } else {
+    await new Promise<void>((resolve, reject) => {
+      const unpack = tar.x(options);
+      unpack.on('error', reject);
+      unpack.on('close', () => resolve());
+      unpack.end(archive);
+    });
+  }
   written.sort();
   return { files: written.length, bytes, written, skipped };
 }

@@ -115,6 +115,20 @@ export interface DownloadResult extends TransferStats {
   skipped: Array<{ path: string; reason: string }>;
 }
 
+/** Options of `Sandbox.download`. */
+export interface DownloadOptions {
+  signal?: AbortSignal;
+  /**
+   * Called once the download has read everything it needs from the sandbox,
+   * where the backend can tell that apart from writing the local files
+   * (Daytona: the archive has arrived and is unpacked locally). From then on
+   * the sandbox may be disposed while the download finishes. Not called when
+   * the download fails before that point; a backend that cannot tell the two
+   * apart does not call it (the download's promise settling means the same).
+   */
+  onFetched?: () => void;
+}
+
 export interface Sandbox extends AsyncDisposable {
   readonly backend: BackendName;
   /** Backend-specific id (local: workspace path; Daytona: sandbox id). */
@@ -156,7 +170,7 @@ export interface Sandbox extends AsyncDisposable {
    * `localDir`: symlinks and `..` entries are skipped and reported.
    * Throws `not-found` when nothing matches.
    */
-  download(remotePath: string, localDir: string, options?: { signal?: AbortSignal }): Promise<DownloadResult>;
+  download(remotePath: string, localDir: string, options?: DownloadOptions): Promise<DownloadResult>;
 
   /**
    * Deletes the sandbox. Idempotent and memoized: concurrent and repeated

@@ -7,8 +7,9 @@
  * - the create-time probe finds `tar` and `gzip`;
  * - a command run through the exec wrapper (`daytona-exec.ts`) exits 0 and
  *   prints `stdout` (stderr empty);
- * - every other helper script (unpack an upload, pack a download, chmod…)
- *   exits 0 silently;
+ * - the script that packs a download exits 0 and prints the archive's size
+ *   the way the real one does (`rho-flow-archive-bytes:N` last);
+ * - every other helper script (unpack an upload, chmod…) exits 0 silently;
  * - a download of a packed archive (`…/down-*.tar[.gz]`) returns an archive
  *   of `artifacts` (paths relative to the packed directory, `./`-prefixed as
  *   the pack script makes them).
@@ -64,6 +65,11 @@ export function rhoFlowSimulation(options: RhoFlowSimulationOptions = {}): Simul
           exitCode: 0,
           output: `${stdout}\n@@RF:${id}:E@@\n\n@@RF:${id}:X@@ 0 0 ${size} 0\n`,
         };
+      }
+      const pack = /tar -c(z?)f '[^']*\/down-/.exec(script);
+      if (pack) {
+        const size = (pack[1] ? packed.tgz : packed.tar).length;
+        return { exitCode: 0, output: `\nrho-flow-archive-bytes:${size}\n` };
       }
       return { exitCode: 0, output: '' };
     },

@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
+import { watch } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { extractSafely } from '../../../src/sandbox/daytona-transfer.js';
+import { IN_MEMORY_ARCHIVE_BYTES, extractSafely } from '../../../src/sandbox/daytona-transfer.js';
 import type { DaytonaSandbox } from '../../../src/sandbox/daytona-sandbox.js';
 import { startFakeDaytona, type FakeDaytona } from '../../helpers/fake-daytona/index.js';
 import { daytonaRig, daytonaSpec, type DaytonaRig } from '../../helpers/fake-daytona/backend.js';
@@ -210,6 +211,98 @@ describe('upload archives shared by a run', () => {
     expect((await sandboxes[0]?.exec('ls /work/all/node_modules'))?.stdout).toBe('pkg\n');
     await Promise.all(sandboxes.map((sb) => sb.dispose()));
     expect(fake.live()).toEqual([]);
+  });
+});
+
+describe('downloads: in memory or through a file, and when the sandbox may go', () => {
+  /** SHA-256 of a file in the sandbox. */
+  async function remoteSha(sandbox: DaytonaSandbox, p: string): Promise<string> {
+    return (await sandbox.exec(`sha256sum ${p}`)).stdout.split(' ')[0] ?? '';
+  }
+  async function localSha(p: string): Promise<string> {
+    return createHash('sha256')
+      .update(await fs.readFile(p))
+      .digest('hex');
+  }
+  /** Runs `fn` with TMPDIR at a fresh dir and returns what was created in it meanwhile (inotify). */
+  async function tempEntries<T>(fn: () => Promise<T>): Promise<{ value: T; created: string[] }> {
+    const dir = await fs.mkdtemp(path.join(tmp, 'tmpdir-'));
+    const created: string[] = [];
+    const watcher = watch(dir, (_event, name) => {
+      if (name && !created.includes(name)) created.push(name);
+    });
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = dir;
+    try {
+      const value = await fn();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      return { value, created };
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+      watcher.close();
+    }
+  }
+
+  test(`an archive up to ${IN_MEMORY_ARCHIVE_BYTES} bytes is unpacked from memory, a larger one through a temporary file; both arrive whole`, async () => {
+    await using fake = await startFakeDaytona();
+    await using rig = daytonaRig(fake);
+    const sandbox = await rig.backend.create(daytonaSpec());
+    // Random bytes do not compress: the packed archive is as large as the file.
+    const big = IN_MEMORY_ARCHIVE_BYTES + 512 * 1024;
+    await sandbox.exec(
+      `mkdir -p s && head -c ${big} /dev/urandom > s/big.bin && head -c 100000 /dev/urandom > s/small.bin`,
+    );
+    for (const [name, expectTemp] of [
+      ['small.bin', false],
+      ['big.bin', true],
+    ] as const) {
+      const dest = await fs.mkdtemp(path.join(tmp, 'dl-'));
+      const { value, created } = await tempEntries(() => sandbox.download(`s/${name}`, dest));
+      expect(value.written).toEqual([name]);
+      expect(await localSha(path.join(dest, name))).toBe(await remoteSha(sandbox, `s/${name}`));
+      expect(created.some((n) => n.startsWith('rho-flow-transfer-'))).toBe(expectTemp);
+    }
+    await sandbox.dispose();
+    expect(fake.live()).toEqual([]);
+  });
+
+  test('without `wc` in the image the archive size is unknown: it goes through a file and arrives whole', async () => {
+    await using fake = await startFakeDaytona({ hiddenCommands: ['wc'] });
+    await using rig = daytonaRig(fake);
+    const sandbox = await rig.backend.create(daytonaSpec());
+    await sandbox.exec(`mkdir -p s && head -c 5000 /dev/urandom > s/a.bin`);
+    const dest = await fs.mkdtemp(path.join(tmp, 'dl-'));
+    const { value, created } = await tempEntries(() => sandbox.download('s/a.bin', dest));
+    expect(value.written).toEqual(['a.bin']);
+    expect(await localSha(path.join(dest, 'a.bin'))).toBe(await remoteSha(sandbox, 's/a.bin'));
+    expect(created.some((n) => n.startsWith('rho-flow-transfer-'))).toBe(true);
+    await sandbox.dispose();
+  });
+
+  test('onFetched comes once the archive has arrived: the sandbox can be deleted then and the files still land', async () => {
+    await using fake = await startFakeDaytona();
+    await using rig = daytonaRig(fake);
+    const sandbox = await rig.backend.create(daytonaSpec());
+    await sandbox.exec('mkdir -p out/sub && for i in $(seq 1 50); do echo "$i" > out/sub/f$i.txt; done');
+    const dest = await fs.mkdtemp(path.join(tmp, 'dl-'));
+    let fetchedAt = -1;
+    let disposing: Promise<void> | undefined;
+    const r = await sandbox.download('out', dest, {
+      onFetched: () => {
+        fetchedAt = fake.requests.length;
+        // The last request so far is the archive's download, answered.
+        expect(fake.requests.at(-1)?.endpoint).toBe('download');
+        disposing = sandbox.dispose();
+      },
+    });
+    expect(fetchedAt).toBeGreaterThan(0);
+    await disposing;
+    expect(fake.live()).toEqual([]);
+    expect(r.files).toBe(50);
+    expect(await fs.readFile(path.join(dest, 'out/sub/f50.txt'), 'utf8')).toBe('50\n');
+    // Nothing reached the sandbox after the fetch but its deletion.
+    expect(fake.requests.slice(fetchedAt).map((q) => q.endpoint)).toEqual(['delete']);
   });
 });
 
