@@ -3,6 +3,8 @@
  * Target 2 — cloud concurrency efficiency (issue 7). Needs `npm run build`.
  *
  *   node bench/cloud-concurrency.js [--jobs 100] [--concurrency 25] [--runs 3] [--json] [--realistic]
+ *                                   [--dump requests.json]
+ *   BENCH_SDK_MODE=main|worker BENCH_STAGGER_MS=N   (the SDK-only floor's variants)
  *
  * `rho-flow run --backend daytona -j 25` of 100 jobs (an upload, one run step,
  * one artifact) against the fake Daytona server in this process, with
@@ -30,9 +32,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Buffer } from 'node:buffer';
 import process from 'node:process';
 import {
   BIN,
+  ROOT,
   benchArgs,
   enableTsHelpers,
   figure,
@@ -57,6 +61,8 @@ const { FAST_DAYTONA } = await import('../test/helpers/fake-daytona/backend.ts')
 const { rhoFlowSimulation } = await import('../test/helpers/fake-daytona/simulate.ts');
 /** `--realistic`: the fake runs every exec in a jail and writes every transfer, on the same cores. */
 const REALISTIC = process.argv.includes('--realistic');
+/** `--dump FILE`: the server's request log of every run (endpoint, sandbox, arrival, duration) as JSON. */
+const DUMP = args.get('--dump');
 
 function workflow(n) {
   return `name: cloud
@@ -88,8 +94,12 @@ function jobSpans(reqs) {
   return [...spans.values()].map((s) => s.to - s.from);
 }
 
-/** One CLI run against a fresh fake; returns the timings and the fake's view of it. */
-async function runBatch(dir, label, tuning) {
+/**
+ * One batch against a fresh fake; returns the timings and the fake's view of
+ * it. `driver`: `cli` (rho-flow itself) or `sdk` (`bench/sdk-only-jobs.js`: the
+ * same requests through the real SDK and nothing else — the floor).
+ */
+async function runBatch(dir, label, tuning, driver = 'cli') {
   const fake = await startFakeDaytona({
     latency: LATENCY,
     ...(REALISTIC ? {} : { simulate: rhoFlowSimulation({ stdout: 'done\n' }) }),
@@ -97,22 +107,52 @@ async function runBatch(dir, label, tuning) {
   try {
     const out = path.join(dir, `out-${label}`);
     const fakeCpu0 = process.cpuUsage();
-    const res = await runNode(
-      [BIN, 'run', path.join(dir, 'cloud.yaml'), '-j', String(CONCURRENCY), '-o', out, '--reporter', 'plain'],
-      {
-        env: {
-          DAYTONA_API_KEY: fake.apiKey,
-          DAYTONA_API_URL: fake.apiUrl,
-          DAYTONA_TARGET: undefined,
-          RHO_FLOW_DAYTONA_TUNING: JSON.stringify({ ...FAST_DAYTONA, ...tuning }),
-        },
-        keepOutput: false,
-        expectCode: 0,
-      },
-    );
+    const env = { DAYTONA_API_KEY: fake.apiKey, DAYTONA_API_URL: fake.apiUrl, DAYTONA_TARGET: undefined };
+    const res =
+      driver === 'sdk'
+        ? await runNode([path.join(ROOT, 'bench', 'sdk-only-jobs.js')], {
+            env: {
+              ...env,
+              BENCH_JOBS: String(JOBS),
+              BENCH_CONCURRENCY: String(CONCURRENCY),
+              BENCH_ARCHIVE: path.join(dir, 'input.tar.gz'),
+              BENCH_DIST: path.join(ROOT, 'dist'),
+              BENCH_MODE: process.env.BENCH_SDK_MODE ?? 'worker',
+              BENCH_STAGGER_MS: process.env.BENCH_STAGGER_MS ?? '0',
+            },
+            keepOutput: false,
+            expectCode: 0,
+          })
+        : await runNode(
+            [
+              BIN,
+              'run',
+              path.join(dir, 'cloud.yaml'),
+              '-j',
+              String(CONCURRENCY),
+              '-o',
+              out,
+              '--reporter',
+              'plain',
+            ],
+            {
+              env: { ...env, RHO_FLOW_DAYTONA_TUNING: JSON.stringify({ ...FAST_DAYTONA, ...tuning }) },
+              keepOutput: false,
+              expectCode: 0,
+            },
+          );
     const fakeCpu = process.cpuUsage(fakeCpu0);
     fs.rmSync(out, { recursive: true, force: true });
     const reqs = fake.requests;
+    dumped.push({
+      label,
+      requests: reqs.map(({ endpoint, sandboxId, at, durationMs }) => ({
+        endpoint,
+        sandboxId,
+        at,
+        durationMs,
+      })),
+    });
     const first = Math.min(...reqs.map((r) => r.at));
     const last = Math.max(...reqs.map((r) => r.at + r.durationMs));
     const perSandbox = new Map();
@@ -150,6 +190,7 @@ async function runBatch(dir, label, tuning) {
   }
 }
 
+const dumped = [];
 const tmp = tempDir('rho-flow-bench-cloud-');
 try {
   const dir = tmp.path;
@@ -157,14 +198,21 @@ try {
   fs.writeFileSync(path.join(dir, 'input', 'a.txt'), 'hello\n');
   fs.writeFileSync(path.join(dir, 'input', 'b.txt'), 'world\n');
   fs.writeFileSync(path.join(dir, 'cloud.yaml'), workflow(JOBS));
+  fs.writeFileSync(path.join(dir, 'input.tar.gz'), Buffer.alloc(300, 7));
   const waves = Math.ceil(JOBS / CONCURRENCY);
   progress(`cloud-concurrency: ${JOBS} jobs at -j ${CONCURRENCY} (${waves} waves), ${args.runs} runs`);
   const runs = [];
+  const floors = [];
   for (let i = 0; i < args.runs; i++) {
     const r = await runBatch(dir, `run-${i}`, { createsPerMinute: 6000 });
     runs.push(r);
     progress(
       `  run ${i + 1}: window ${round(r.windowMs)} ms, wall ${round(r.wallMs)} ms, critical path ${r.criticalPathMs} ms (served ${round(r.servedPathMs)} ms, job span ${round(r.jobSpanMs)} ms), peak live ${r.peakLive}, ${r.requestsPerJob} requests/job`,
+    );
+    const f = await runBatch(dir, `sdk-only-${i}`, {}, 'sdk');
+    floors.push(f);
+    progress(
+      `  SDK only ${i + 1}: window ${round(f.windowMs)} ms (ideal / actual ${round((waves * f.criticalPathMs) / f.windowMs, 3)}), job span ${round(f.jobSpanMs)} ms, ${f.requestsPerJob} requests/job, CPU per job ${round(f.cpuMs / JOBS, 1)} ms`,
     );
   }
   const dflt = await runBatch(dir, 'default-limit', {});
@@ -301,6 +349,7 @@ try {
     },
     args.json,
   );
+  if (DUMP) fs.writeFileSync(DUMP, JSON.stringify({ latency: LATENCY, runs: dumped }));
 } finally {
   tmp.remove();
 }
