@@ -90,7 +90,8 @@ for (const r of results) {
     header: true,
   });
   for (const f of r.figures) {
-    if (f.target === undefined && !showAll) continue;
+    // Context figures only with --all, except those a benchmark marks as key to reading its target.
+    if (f.target === undefined && !f.key && !showAll) continue;
     rows.push({ figure: `  ${f.label}`, ...describeFigure(f) });
   }
 }
