@@ -17,7 +17,10 @@
  * fsync turned into a no-op by bench/meter.js). A second baseline runs, in the
  * same jail, what a run step is specified to start (`bash -eo pipefail -c`,
  * with its outputs file bound in as rho-flow does): rho-flow / baseline 2 is
- * rho-flow's own share of the time.
+ * rho-flow's own share of the time. A third adds the files every job leaves
+ * in the run directory by contract (its folder, log.txt, transcript.jsonl,
+ * result.json, written with shell builtins): rho-flow / baseline 3 is what
+ * rho-flow adds to the work its contract requires.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -61,7 +64,7 @@ function shq(s) {
  * A baseline job script: workspace, one jail with rho-flow's flags and
  * environment running `command`, remove the workspace.
  */
-function baselineScript(dir, command, what, outputs = false) {
+function baselineScript(dir, command, what, outputs = false, jobFiles = false) {
   const env = commandEnv(
     { home: '/work', tmpdir: '/tmp' },
     outputs ? { RHO_FLOW_OUTPUT: JAIL_OUTPUT_PATH } : {},
@@ -84,10 +87,19 @@ function baselineScript(dir, command, what, outputs = false) {
     `# One job: workspace, ${what} with rho-flow's jail flags, remove the workspace.`,
     'set -e',
     `ws="$BENCH_ROOT/job-$1"`,
-    'mkdir -p "$ws/work"',
+    jobFiles ? 'o="$BENCH_OUT/job-$1"; mkdir -p "$ws/work" "$o"' : 'mkdir -p "$ws/work"',
     ...(outputs ? [': > "$ws/output"'] : []),
     `${shq(bwrap)} ${flags.join(' ')} ${command} < ${shq(envFile)} 3>/dev/null >/dev/null`,
     'rm -rf "$ws"',
+    // The files every job leaves in the run directory by contract, about as large as rho-flow's
+    // (shell builtins only: no process more than baseline 2).
+    ...(jobFiles
+      ? [
+          `printf '%s\\n' "=== job-$1 · attempt 1 · local ===" '$ true' > "$o/log.txt"`,
+          `printf '{"type":"%s","job":"job-%s","time":"2026-01-01T00:00:00.000Z"}\\n' job-start "$1" step-start "$1" step-end "$1" job-end "$1" > "$o/transcript.jsonl"`,
+          `printf '{"runId":"r","id":"job-%s","status":"passed","steps":[{"id":"step-1","status":"passed","exitCode":0}],"padding":"%0600d"}\\n' "$1" 0 > "$o/result.json"`,
+        ]
+      : []),
     '',
   ].join('\n');
 }
@@ -115,16 +127,26 @@ try {
     baselineScript(dir, '/bin/bash -eo pipefail -c true bash', 'a jailed run step of `true`', true),
     { mode: 0o755 },
   );
+  // Baseline 3: baseline 2 plus the files every job leaves by contract (its folder, log.txt,
+  // transcript.jsonl, result.json), on the same file system as rho-flow's output directory.
+  fs.writeFileSync(
+    path.join(dir, 'job-files.sh'),
+    baselineScript(dir, '/bin/bash -eo pipefail -c true bash', 'a jailed run step of `true`', true, true),
+    { mode: 0o755 },
+  );
   fs.writeFileSync(path.join(dir, 'trivial.yaml'), workflow(JOBS));
   fs.writeFileSync(path.join(dir, 'one.yaml'), workflow(1));
   const workRoot = path.join(dir, 'ws');
   fs.mkdirSync(workRoot);
   const meterFile = path.join(dir, 'meter.json');
 
+  const baseOut = path.join(dir, 'base-out');
   const baseline = async (script = 'job.sh') => {
+    fs.mkdirSync(baseOut, { recursive: true });
     const r = await runShell(`seq ${JOBS} | xargs -P ${CONCURRENCY} -I{} ${shq(path.join(dir, script))} {}`, {
-      env: { BENCH_ROOT: workRoot },
+      env: { BENCH_ROOT: workRoot, BENCH_OUT: baseOut },
     });
+    fs.rmSync(baseOut, { recursive: true, force: true });
     return r.wallMs;
   };
   let outN = 0;
@@ -151,17 +173,19 @@ try {
 
   const base = [];
   const baseStep = [];
+  const baseFiles = [];
   const flow = [];
   const noSync = [];
   const one = [];
   for (let i = 0; i < args.runs; i++) {
     base.push(await baseline());
     baseStep.push(await baseline('job-step.sh'));
+    baseFiles.push(await baseline('job-files.sh'));
     flow.push(await rho('trivial.yaml'));
     noSync.push(await rho('trivial.yaml', { RHO_FLOW_BENCH_NO_FSYNC: '1' }));
     one.push(await rho('one.yaml'));
     progress(
-      `  run ${i + 1}: baseline ${round(base.at(-1))} ms, with the step's processes ${round(baseStep.at(-1))} ms, rho-flow ${round(flow.at(-1).wallMs)} ms, no fsync ${round(noSync.at(-1).wallMs)} ms, 1 job ${round(one.at(-1).wallMs)} ms`,
+      `  run ${i + 1}: baseline ${round(base.at(-1))} ms, with the step's processes ${round(baseStep.at(-1))} ms, and the job's files ${round(baseFiles.at(-1))} ms, rho-flow ${round(flow.at(-1).wallMs)} ms, no fsync ${round(noSync.at(-1).wallMs)} ms, 1 job ${round(one.at(-1).wallMs)} ms`,
     );
   }
 
@@ -177,6 +201,8 @@ try {
   const fsyncMs = median(flow.map((r) => r.meter.fsyncMs));
   const baseStepMs = median(baseStep);
   const stepRatio = median(flow.map((r, i) => r.wallMs / baseStep[i]));
+  const baseFilesMs = median(baseFiles);
+  const filesRatio = median(flow.map((r, i) => r.wallMs / baseFiles[i]));
 
   const result = {
     bench: 'local-overhead',
@@ -230,6 +256,21 @@ try {
         round(stepRatio, 2),
         '×',
       ),
+      figure(
+        'local.filesBaselineMs',
+        "baseline 3: baseline 2 and the job's files by contract (folder, log.txt, transcript.jsonl, result.json)",
+        round(baseFilesMs),
+        'ms',
+      ),
+      {
+        ...figure(
+          'local.filesRatio',
+          'wall time rho-flow / baseline 3 (what rho-flow adds to the work its contract requires)',
+          round(filesRatio, 2),
+          '×',
+        ),
+        key: true,
+      },
       figure('local.fsyncsPerJob', 'fsyncs per job', round(fsyncs / JOBS, 2), ''),
       figure(
         'local.fsyncMsPerJob',
@@ -245,6 +286,7 @@ try {
       runs: args.runs,
       baselineMs: base.map((x) => round(x)),
       baseline2Ms: baseStep.map((x) => round(x)),
+      baseline3Ms: baseFiles.map((x) => round(x)),
       rhoMs: flow.map((r) => round(r.wallMs)),
       rhoCpuMs: flow.map((r) => round(r.cpuMs)),
       helperCpuMs: flow.map((r) => round(r.helperCpuMs)),
