@@ -57,6 +57,18 @@ export async function enableTsHelpers() {
   await import(TS_LOADER);
 }
 
+/**
+ * CPU time the whole machine spent busy (user, nice, system, irq, softirq; all
+ * cores, every process) since boot, in ms, from `/proc/stat`. Differences of
+ * two readings tell how much of the cores a run kept busy.
+ */
+export function machineBusyMs() {
+  const cpu =
+    fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0] = cpu;
+  return ((user + nice + system + irq + softirq) * 1000) / 100; // USER_HZ
+}
+
 /** The machine the figures come from. */
 export function machine() {
   let memTotalGiB = os.totalmem() / 2 ** 30;

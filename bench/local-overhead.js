@@ -23,12 +23,14 @@
  * rho-flow adds to the work its contract requires.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import {
   BIN,
   ROOT,
   benchArgs,
+  machineBusyMs,
   figure,
   machine,
   median,
@@ -141,17 +143,23 @@ try {
   const meterFile = path.join(dir, 'meter.json');
 
   const baseOut = path.join(dir, 'base-out');
+  /** Machine CPU busy during each run of the plain baseline (all cores, all processes). */
+  const baseBusy = [];
   const baseline = async (script = 'job.sh') => {
     fs.mkdirSync(baseOut, { recursive: true });
+    const busy0 = machineBusyMs();
     const r = await runShell(`seq ${JOBS} | xargs -P ${CONCURRENCY} -I{} ${shq(path.join(dir, script))} {}`, {
       env: { BENCH_ROOT: workRoot, BENCH_OUT: baseOut },
     });
+    const busyMs = machineBusyMs() - busy0;
     fs.rmSync(baseOut, { recursive: true, force: true });
+    if (script === 'job.sh') baseBusy.push(busyMs);
     return r.wallMs;
   };
   let outN = 0;
   const rho = async (file, extraEnv = {}) => {
     const out = path.join(dir, `out-${++outN}`);
+    const busy0 = machineBusyMs();
     const r = await runNode(
       [BIN, 'run', path.join(dir, file), '-j', String(CONCURRENCY), '-o', out, '--reporter', 'plain'],
       {
@@ -161,9 +169,10 @@ try {
         expectCode: 0,
       },
     );
+    const busyMs = machineBusyMs() - busy0;
     const meter = JSON.parse(fs.readFileSync(meterFile, 'utf8'));
     fs.rmSync(out, { recursive: true, force: true });
-    return { ...r, meter };
+    return { ...r, meter, busyMs };
   };
 
   // Warm-up (page cache, bwrap binary, node's compile cache): not counted.
@@ -189,6 +198,7 @@ try {
     );
   }
 
+  const cores = os.cpus().length;
   const baseMs = median(base);
   const flowMs = median(flow.map((r) => r.wallMs));
   const noSyncMs = median(noSync.map((r) => r.wallMs));
@@ -271,6 +281,15 @@ try {
         ),
         key: true,
       },
+      figure(
+        'local.busyShare',
+        'cores kept busy (machine CPU time / (cores × wall)): baseline / rho-flow',
+        round(median(baseBusy.map((b, i) => b / (cores * base[i]))), 2),
+        '',
+        undefined,
+        undefined,
+        `rho-flow ${round(median(flow.map((r) => r.busyMs / (cores * r.wallMs))), 2)}; machine CPU per job: baseline ${round(median(baseBusy) / JOBS, 1)} ms, rho-flow ${round(median(flow.map((r) => r.busyMs)) / JOBS, 1)} ms`,
+      ),
       figure('local.fsyncsPerJob', 'fsyncs per job', round(fsyncs / JOBS, 2), ''),
       figure(
         'local.fsyncMsPerJob',
