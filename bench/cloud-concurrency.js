@@ -4,7 +4,7 @@
  *
  *   node bench/cloud-concurrency.js [--jobs 100] [--concurrency 25] [--runs 3] [--json] [--realistic]
  *                                   [--dump requests.json]
- *   BENCH_SDK_MODE=main|worker BENCH_STAGGER_MS=N   (the SDK-only floor's variants)
+ *   BENCH_SDK_MODE=main|worker BENCH_SDK_PROCS=N BENCH_STAGGER_MS=N   (the SDK-only floor's variants)
  *
  * `rho-flow run --backend daytona -j 25` of 100 jobs (an upload, one run step,
  * one artifact) against the fake Daytona server in this process, with
@@ -95,6 +95,43 @@ function jobSpans(reqs) {
 }
 
 /**
+ * The SDK-only floor (`bench/sdk-only-jobs.js`): `BENCH_SDK_PROCS` processes
+ * (default 1, as rho-flow) share the jobs and the concurrency so that each
+ * runs the same number of waves; `BENCH_SDK_MODE` (worker, as rho-flow, or
+ * main) and `BENCH_STAGGER_MS` pass through. Returns the first process's
+ * timings with the CPU of all of them (the window is read from the server's log).
+ */
+async function sdkOnly(env, dir) {
+  const procs = Math.max(1, Math.min(CONCURRENCY, Number(process.env.BENCH_SDK_PROCS ?? 1)));
+  const waves = Math.ceil(JOBS / CONCURRENCY);
+  const shares = Array.from({ length: procs }, (_, k) => {
+    const concurrency = Math.floor(CONCURRENCY / procs) + (k < CONCURRENCY % procs ? 1 : 0);
+    return { concurrency, jobs: concurrency * waves };
+  });
+  // The last process takes what is left, so the jobs add up to JOBS.
+  const last = shares[shares.length - 1];
+  last.jobs = JOBS - shares.slice(0, -1).reduce((n, x) => n + x.jobs, 0);
+  const runs = await Promise.all(
+    shares.map(({ concurrency, jobs }) =>
+      runNode([path.join(ROOT, 'bench', 'sdk-only-jobs.js')], {
+        env: {
+          ...env,
+          BENCH_JOBS: String(jobs),
+          BENCH_CONCURRENCY: String(concurrency),
+          BENCH_ARCHIVE: path.join(dir, 'input.tar.gz'),
+          BENCH_DIST: path.join(ROOT, 'dist'),
+          BENCH_MODE: process.env.BENCH_SDK_MODE ?? 'worker',
+          BENCH_STAGGER_MS: process.env.BENCH_STAGGER_MS ?? '0',
+        },
+        keepOutput: false,
+        expectCode: 0,
+      }),
+    ),
+  );
+  return { ...runs[0], cpuMs: runs.reduce((n, r) => n + r.cpuMs, 0) };
+}
+
+/**
  * One batch against a fresh fake; returns the timings and the fake's view of
  * it. `driver`: `cli` (rho-flow itself) or `sdk` (`bench/sdk-only-jobs.js`: the
  * same requests through the real SDK and nothing else — the floor).
@@ -110,19 +147,7 @@ async function runBatch(dir, label, tuning, driver = 'cli') {
     const env = { DAYTONA_API_KEY: fake.apiKey, DAYTONA_API_URL: fake.apiUrl, DAYTONA_TARGET: undefined };
     const res =
       driver === 'sdk'
-        ? await runNode([path.join(ROOT, 'bench', 'sdk-only-jobs.js')], {
-            env: {
-              ...env,
-              BENCH_JOBS: String(JOBS),
-              BENCH_CONCURRENCY: String(CONCURRENCY),
-              BENCH_ARCHIVE: path.join(dir, 'input.tar.gz'),
-              BENCH_DIST: path.join(ROOT, 'dist'),
-              BENCH_MODE: process.env.BENCH_SDK_MODE ?? 'worker',
-              BENCH_STAGGER_MS: process.env.BENCH_STAGGER_MS ?? '0',
-            },
-            keepOutput: false,
-            expectCode: 0,
-          })
+        ? await sdkOnly(env, dir)
         : await runNode(
             [
               BIN,
