@@ -113,8 +113,7 @@ export async function collectArtifacts(options: {
     const base = { to: spec.to, path: remote, files: 0, bytes: 0 };
     const onFetched = i === downloads.length - 1 ? onSandboxDone : undefined;
     try {
-      await fs.mkdir(dest, { recursive: true });
-      // Checked above: a download is planned only when there is a sandbox.
+      // Sandbox.download makes `dest`. Checked above: a download is planned only with a sandbox.
       const got = await (sandbox as Sandbox).download(remote, dest, {
         signal,
         ...(onFetched ? { onFetched } : {}),
