@@ -40,6 +40,7 @@ import {
   benchArgs,
   enableTsHelpers,
   figure,
+  keyFigure,
   machine,
   median,
   progress,
@@ -215,8 +216,6 @@ async function runBatch(dir, label, tuning, driver = 'cli') {
   }
 }
 
-/** A context figure shown in `npm run bench`'s table too (it explains the target's figure). */
-const keyFigure = (...a) => ({ ...figure(...a), key: true });
 const dumped = [];
 const tmp = tempDir('rho-flow-bench-cloud-');
 try {

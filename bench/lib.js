@@ -267,6 +267,11 @@ function fmt(value, unit) {
 }
 
 /** Formats a figure's value, target and verdict for tables. */
+/** A context figure (no target) that `npm run bench`'s table shows too: it explains a target's figure. */
+export function keyFigure(...args) {
+  return { ...figure(...args), key: true };
+}
+
 export function describeFigure(f) {
   return {
     value: fmt(f.value, f.unit),

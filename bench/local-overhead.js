@@ -32,6 +32,7 @@ import {
   benchArgs,
   machineBusyMs,
   figure,
+  keyFigure,
   machine,
   median,
   progress,
@@ -272,15 +273,12 @@ try {
         round(baseFilesMs),
         'ms',
       ),
-      {
-        ...figure(
-          'local.filesRatio',
-          'wall time rho-flow / baseline 3 (what rho-flow adds to the work its contract requires)',
-          round(filesRatio, 2),
-          '×',
-        ),
-        key: true,
-      },
+      keyFigure(
+        'local.filesRatio',
+        'wall time rho-flow / baseline 3 (what rho-flow adds to the work its contract requires)',
+        round(filesRatio, 2),
+        '×',
+      ),
       figure(
         'local.busyShare',
         'cores kept busy (machine CPU time / (cores × wall)): baseline / rho-flow',
