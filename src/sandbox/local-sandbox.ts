@@ -30,14 +30,8 @@ import path from 'node:path';
 import picomatch from 'picomatch';
 import { SandboxError } from '../errors.js';
 import { JAIL_OUTPUT_PATH, bwrapArgs, commandEnv, envArgsData } from './bwrap.js';
-import {
-  killWorkspaceProcesses,
-  readOwnerMarkerSync,
-  removeIfEmptySync,
-  removeWorkspaceLayout,
-  TMP_DIR,
-  WORK_DIR,
-} from './local-cleanup.js';
+import { killWorkspaceProcesses, removeWorkspaceLayout, TMP_DIR, WORK_DIR } from './local-cleanup.js';
+import { holdsWorkspace, leaveRun, releaseWorkspace } from './local-run-dir.js';
 import { DEFAULT_MAX_OUTPUT, ProcessRun, type ProcessOutcome } from './local-exec.js';
 import { downloadTree, uploadTree } from './local-transfer.js';
 import { SafeRoot, splitSandboxPath } from './safe-fs.js';
@@ -108,8 +102,8 @@ export interface LocalSandboxInit {
   slugDir: string;
   /** Path of bwrap, or `undefined` to run unjailed. */
   bwrap: string | undefined;
-  /** The `nonce` written to this workspace's owner marker. */
-  nonce: string;
+  /** Its claim on `slugDir` (local-run-dir.ts `holdWorkspace`): a later attempt at the same path takes it over. */
+  holder: object;
 }
 
 /** A local workspace plus jailed command execution. Create through `LocalBackend.create`. */
@@ -131,13 +125,13 @@ export class LocalSandbox implements Sandbox {
    * workspace it binds (a /proc scan, so only in this case).
    */
   #killedJail = false;
-  readonly #nonce: string;
+  readonly #holder: object;
   #disposing: Promise<void> | undefined;
   /** Run steps' outputs files made so far (names them). */
   #outputFiles = 0;
 
   constructor(init: LocalSandboxInit) {
-    this.#nonce = init.nonce;
+    this.#holder = init.holder;
     this.#spec = init.spec;
     this.id = init.slugDir;
     this.workingDir = init.spec.workingDir;
@@ -451,20 +445,26 @@ export class LocalSandbox implements Sandbox {
     if (running.length > 0 && this.jailed) this.#killedJail = true;
     for (const run of running) run.kill('dispose');
     await Promise.allSettled(running.map((r) => r.done));
+    const runDir = path.dirname(this.id);
     // A later attempt of the same job may have replaced this workspace (same path): leave it alone.
-    const marker = readOwnerMarkerSync(this.id);
-    if (marker?.nonce !== undefined && marker.nonce !== this.#nonce) return;
+    if (!holdsWorkspace(this.id, this.#holder)) {
+      leaveRun(runDir);
+      return;
+    }
     // Unjailed commands may have escaped their process group (setsid); jailed ones died with their
     // namespace, except a jail killed while bwrap was still setting it up (see #killedJail).
     if (!this.jailed || this.#killedJail) await killWorkspaceProcesses(this.id);
-    // The common case (nothing left in work/) takes four syscalls; anything else a recursive removal.
-    if (!removeWorkspaceLayout(this.id)) {
+    // The common case (nothing left in work/) takes two syscalls; anything else a recursive removal.
+    if (!removeWorkspaceLayout(this.id, !this.jailed)) {
       try {
         await fs.rm(this.id, { recursive: true, force: true, maxRetries: 3 });
       } catch (e) {
+        // Still ours, and the run keeps its marker, so `rho-flow cleanup` removes it once we are gone.
         throw new SandboxError('delete-failed', `could not remove the workspace ${this.id}`, { cause: e });
       }
     }
-    removeIfEmptySync(path.dirname(this.id));
+    releaseWorkspace(this.id, this.#holder);
+    // The last workspace of the run removes the marker and the run directory.
+    leaveRun(runDir);
   }
 }

@@ -8,23 +8,16 @@
  * `isolation: 'strict'` makes `preflight`/`create` throw a `UserError`;
  * `auto` warns once per backend instance and runs commands unjailed.
  */
-import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { SandboxError, UserError } from '../errors.js';
 import { findBwrap, probeBwrap, validateWorkingDir } from './bwrap.js';
 import { warmSpawner } from './spawner.js';
-import {
-  cleanupWorkspaces,
-  OWNER_FILE,
-  removeWorkspace,
-  TMP_DIR,
-  WORK_DIR,
-  workspacesRoot,
-} from './local-cleanup.js';
+import { cleanupWorkspaces, removeWorkspace, TMP_DIR, WORK_DIR, workspacesRoot } from './local-cleanup.js';
+import { enterRun, holdWorkspace, leaveRun, releaseWorkspace, writeRunMarker } from './local-run-dir.js';
 import { LocalSandbox } from './local-sandbox.js';
-import { currentOwner } from './owner.js';
+import { currentOwner, type OwnerMarker } from './owner.js';
 import type {
   BackendOptions,
   CleanupOptions,
@@ -102,7 +95,8 @@ export class LocalBackend implements SandboxBackend {
 
   /**
    * Creates the job's workspace (replacing a stale one of an earlier attempt
-   * with the same slug) and its owner marker. When `signal` aborts during
+   * with the same slug); the run directory gets this process's owner marker
+   * with its first workspace (local-run-dir.ts). When `signal` aborts during
    * creation, whatever was created is removed and the abort reason rejects.
    */
   async create(spec: SandboxSpec, options: { signal?: AbortSignal } = {}): Promise<LocalSandbox> {
@@ -122,8 +116,10 @@ export class LocalBackend implements SandboxBackend {
     validateWorkingDir(spec.workingDir);
     const workingDir = spec.workingDir.replace(/\/+$/, '');
     const root = this.root;
+    const runDir = path.join(root, spec.runId);
     const slugDir = path.join(root, spec.runId, spec.jobSlug);
-    const nonce = randomUUID();
+    const holder = {};
+    let entered = false;
     let made = false;
     try {
       this.#rootChecked ??= ensurePrivateDir(root).catch((e: unknown) => {
@@ -131,28 +127,30 @@ export class LocalBackend implements SandboxBackend {
         throw e;
       });
       await this.#rootChecked;
-      const marker = await currentOwner({
-        runId: spec.runId,
-        jobId: spec.jobId,
-        jobSlug: spec.jobSlug,
-        attempt: spec.attempt,
-        nonce,
-      });
-      await this.#makeSlugDir(path.join(root, spec.runId), slugDir);
+      const marker = await currentOwner({ runId: spec.runId });
+      try {
+        enterRun(runDir, marker);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        // The root was removed behind our back: check and make it again.
+        await ensurePrivateDir(root);
+        enterRun(runDir, marker);
+      }
+      entered = true;
+      await this.#makeSlugDir(runDir, slugDir, marker);
       made = true;
-      // Synchronous on purpose: three small metadata calls in our own fresh directory cost less
-      // than six thread-pool round trips, each of which waits its turn on a busy machine
-      // (issue 7, target 1). The marker is written in place, exclusively: a reader that catches it
-      // half-written sees no valid marker and, like for a missing one, waits UNMARKED_GRACE_MS.
-      writeFileSync(path.join(slugDir, OWNER_FILE), `${JSON.stringify(marker, null, 2)}\n`, {
-        mode: 0o600,
-        flag: 'wx',
-      });
+      holdWorkspace(slugDir, holder);
+      // Synchronous on purpose: small metadata calls in our own fresh directory cost less than
+      // thread-pool round trips, each of which waits its turn on a busy machine (issue 7, target 1).
       mkdirSync(path.join(slugDir, WORK_DIR), { mode: 0o755 });
       if (isolation.bwrap === undefined) mkdirSync(path.join(slugDir, TMP_DIR), { mode: 0o700 });
       options.signal?.throwIfAborted();
     } catch (e) {
-      if (made) await removeWorkspace(slugDir).catch(() => undefined);
+      if (made) {
+        releaseWorkspace(slugDir, holder);
+        await removeWorkspace(slugDir).catch(() => undefined);
+      }
+      if (entered) leaveRun(runDir);
       if (options.signal?.aborted === true) throw options.signal.reason;
       if (e instanceof SandboxError) throw e;
       throw new SandboxError(
@@ -164,15 +162,16 @@ export class LocalBackend implements SandboxBackend {
         },
       );
     }
-    return new LocalSandbox({ spec: { ...spec, workingDir }, slugDir, bwrap: isolation.bwrap, nonce });
+    return new LocalSandbox({ spec: { ...spec, workingDir }, slugDir, bwrap: isolation.bwrap, holder });
   }
 
   /**
    * Makes `slugDir` fresh: a leftover from an earlier attempt is removed first.
-   * The run dir is created when missing (first job, or a concurrent dispose
-   * just removed it as empty); the common case is a single synchronous `mkdir`.
+   * The run directory exists (`enterRun` made it) unless it was removed behind
+   * our back; then it is made again with the marker. The common case is a
+   * single synchronous `mkdir`.
    */
-  async #makeSlugDir(runDir: string, slugDir: string): Promise<void> {
+  async #makeSlugDir(runDir: string, slugDir: string, marker: OwnerMarker): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
         mkdirSync(slugDir, { mode: 0o700 });
@@ -182,14 +181,14 @@ export class LocalBackend implements SandboxBackend {
         if (attempt >= 5) throw e;
         if (code === 'EEXIST') await removeWorkspace(slugDir);
         else if (code !== 'ENOENT') throw e;
-      }
-      try {
-        mkdirSync(runDir, { mode: 0o700 });
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        // The root itself is gone (removed behind our back): check and make it again.
-        if (code === 'ENOENT') await ensurePrivateDir(path.dirname(runDir));
-        else if (code !== 'EEXIST') throw e;
+        else {
+          try {
+            writeRunMarker(runDir, marker);
+          } catch (e2) {
+            if ((e2 as NodeJS.ErrnoException).code !== 'ENOENT') throw e2;
+            await ensurePrivateDir(path.dirname(runDir));
+          }
+        }
       }
     }
   }

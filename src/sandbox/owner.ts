@@ -1,6 +1,6 @@
 /**
  * Who owns a sandbox, and whether that owner is still alive. Backend-neutral:
- * the local backend writes an `OwnerMarker` next to each workspace; any
+ * the local backend writes an `OwnerMarker` into each run directory it uses; any
  * backend can label its sandboxes with `ownerLabel()` and ask
  * `isOwnerAlive()` before reaping something during `cleanup`.
  *
@@ -12,13 +12,12 @@ import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 
-/** What the local backend records about a workspace's owner (`owner.json`). */
+/** What the local backend records about the owner of a run's workspaces (`.owner-<pid>.json`). */
 export interface OwnerMarker {
   version: 1;
   runId: string;
-  jobId: string;
-  jobSlug?: string;
-  attempt?: number;
+  /** `run` in the run lock's marker (results/run-lock.ts); the local backend's run markers leave it out. */
+  jobId?: string;
   /** pid of the rho-flow process that created the sandbox. */
   pid: number;
   /** `os.hostname()` of that process. */
@@ -29,7 +28,7 @@ export interface OwnerMarker {
   bootId?: string;
   /** ISO 8601. */
   createdAt: string;
-  /** Random id of the sandbox instance, so a stale handle never deletes a newer workspace with the same path. */
+  /** Random id of the holder (the run lock's), so a stale holder never removes a newer one's file. */
   nonce?: string;
 }
 
@@ -83,9 +82,7 @@ let ownStartTime: Promise<string | undefined> | undefined;
 /** The marker describing the current process as the owner of a new sandbox. */
 export async function currentOwner(fields: {
   runId: string;
-  jobId: string;
-  jobSlug?: string;
-  attempt?: number;
+  jobId?: string;
   nonce?: string;
 }): Promise<OwnerMarker> {
   ownStartTime ??= processStartTime(process.pid);
@@ -141,7 +138,7 @@ export async function isOwnerAlive(
   return { alive: true, reason: `owner process ${marker.pid} is alive` };
 }
 
-/** Parses an `owner.json` text; `undefined` when it is not a usable marker. */
+/** Parses a marker's text; `undefined` when it is not a usable marker. */
 export function parseOwnerMarker(text: string): OwnerMarker | undefined {
   let value: unknown;
   try {
@@ -154,5 +151,5 @@ export function parseOwnerMarker(text: string): OwnerMarker | undefined {
   if (typeof m.pid !== 'number' || typeof m.host !== 'string' || typeof m.runId !== 'string')
     return undefined;
   if (typeof m.createdAt !== 'string' || Number.isNaN(Date.parse(m.createdAt))) return undefined;
-  return { ...m, version: 1, jobId: typeof m.jobId === 'string' ? m.jobId : '' } as OwnerMarker;
+  return { ...m, version: 1 } as OwnerMarker;
 }

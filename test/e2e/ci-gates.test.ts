@@ -173,6 +173,6 @@ describe('exit codes and retries through the CLI', () => {
     });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("RHO_FLOW_MODEL_RETRIES must be a whole number from 0 to 100, got 'many'");
-    expect(rig.workspaces()).toEqual([]);
+    expect(rig.leftovers()).toEqual([]);
   });
 });

@@ -161,7 +161,7 @@ describe('--resume after SIGKILL', () => {
     expect(record.sessions.map((s) => s.resumed)).toEqual([false, true, true]);
     expect(record.plan.jobs).toHaveLength(30);
     // The killed sessions' workspaces were swept by the next run.
-    expect(rig.workspaces()).toEqual([]);
+    expect(rig.leftovers()).toEqual([]);
   }, 180_000);
 });
 

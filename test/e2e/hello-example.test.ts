@@ -47,7 +47,7 @@ describe('the shipped hello example', () => {
       expect(results.map((e) => e.name)).toEqual(['read', 'write', 'bash']);
       expect(results[0]?.output).toContain('Every sandbox is torn down');
       expect(results[2]?.output).toMatch(/"output":\s*"\d+ out\/summary\.md/);
-      expect(rig.workspaces()).toEqual([]);
+      expect(rig.leftovers()).toEqual([]);
     });
   }
 
@@ -59,6 +59,6 @@ describe('the shipped hello example', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/bubblewrap|bwrap/);
     await expect(fs.access(rig.out)).rejects.toThrow();
-    expect(rig.workspaces()).toEqual([]);
+    expect(rig.leftovers()).toEqual([]);
   });
 });

@@ -58,6 +58,6 @@ artifacts:
       counts: { passed: number };
     };
     expect(summary.counts.passed).toBe(40);
-    expect(rig.workspaces()).toEqual([]);
+    expect(rig.leftovers()).toEqual([]);
   });
 });

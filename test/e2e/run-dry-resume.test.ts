@@ -19,6 +19,6 @@ describe('rho-flow run --resume --dry-run', () => {
     expect(jobs.map((j) => j.id)).toEqual(['r[n=2]', 'r[n=3]']);
     expect(dry.stderr).toMatch(/2 jobs .*to run again in .* \(1 kept\); nothing was created/);
     expect(await rig.results()).toHaveLength(3);
-    expect(rig.workspaces()).toEqual([]);
+    expect(rig.leftovers()).toEqual([]);
   });
 });

@@ -57,7 +57,7 @@ describe('teardown', () => {
     expect(results['step-timeout']?.status).toBe('timed-out');
     expect(results['job-timeout']?.status).toBe('timed-out');
     expect((results['job-timeout']?.durationMs as number) < 3000 + 3000 + 2000).toBe(true);
-    expect(rig.workspaces()).toEqual([]);
+    expect(rig.leftovers()).toEqual([]);
     expect(rig.processes()).toEqual([]);
   });
 
@@ -124,7 +124,7 @@ finally:
       };
       expect(summary.interrupted).toBe(signal);
       expect(summary.counts).toMatchObject({ passed: 2, cancelled: 4 });
-      expect(rig.workspaces()).toEqual([]);
+      expect(rig.leftovers()).toEqual([]);
       expect(rig.processes()).toEqual([]);
     });
   }
@@ -169,7 +169,7 @@ finally:
     expect(r.code, r.stderr + r.stdout).toBe(130);
     expect(Date.now() - second).toBeLessThan(10_000);
     await waitFor(() => rig.processes().length === 0, 5_000, 'no jailed process left');
-    expect(rig.workspaces()).toEqual([]);
+    expect(rig.leftovers()).toEqual([]);
   });
 
   it('after SIGKILL of the CLI the jailed processes die, and cleanup / the next run remove the workspace', async () => {
@@ -196,7 +196,7 @@ finally:
     // A new run sweeps dead runs' workspaces before it starts.
     const next = await rig.run(['run', 'quick.yaml', '-o', 'out2']);
     expect(next.code, next.stderr).toBe(0);
-    expect(rig.workspaces()).toEqual([]);
+    expect(rig.leftovers()).toEqual([]);
   });
 
   it('rho-flow cleanup removes an orphaned workspace and keeps one whose owner is alive', async () => {
@@ -219,11 +219,16 @@ finally:
     expect(r.stdout).toMatch(/removed .*long/);
     expect(r.stdout).toMatch(/kept .*long/);
     expect(rig.workspaces()).toEqual(live);
+    // The dead run's marker and directory went with its workspace; the live run keeps its marker.
+    const liveRun = path.dirname(live[0]!);
+    expect(rig.leftovers().filter((e) => !live.includes(e))).toEqual([
+      expect.stringMatching(new RegExp(`^${liveRun}/\\.owner-\\d+\\.json$`)) as string,
+    ]);
 
     alive.kill('SIGTERM');
     const end = await alive.result();
     expect(end.code).toBe(143);
-    expect(rig.workspaces()).toEqual([]);
+    expect(rig.leftovers()).toEqual([]);
   });
 
   it('an uncaught exception in the CLI process still deletes every sandbox (exit 1)', async () => {
@@ -241,6 +246,6 @@ finally:
     expect(r.stderr).toContain('internal error');
     expect(r.stderr).toContain('injected uncaught exception');
     await waitFor(() => rig.processes().length === 0, 5_000, 'no jailed process left');
-    expect(rig.workspaces()).toEqual([]);
+    expect(rig.leftovers()).toEqual([]);
   });
 });

@@ -79,8 +79,17 @@ export class RunRig implements AsyncDisposable {
     return this.start(args, env).result(timeoutMs);
   }
 
-  /** Workspaces under `$TMPDIR/rho-flow/<run>/<slug>` right now. */
+  /** Workspaces under `$TMPDIR/rho-flow/<run>/<slug>` right now (not the runs' `.owner-<pid>.json` markers). */
   workspaces(): string[] {
+    return this.leftovers().filter((e) => !path.basename(e).startsWith('.') && !e.endsWith('/'));
+  }
+
+  /**
+   * Everything under `$TMPDIR/rho-flow` right now: `<run>/<entry>` for each
+   * entry of a run directory (workspaces, owner markers), `<run>/` for an
+   * empty one. `[]` means the backend left nothing behind.
+   */
+  leftovers(): string[] {
     const root = path.join(this.tmp, 'rho-flow');
     const out: string[] = [];
     let runs: string[];
@@ -91,7 +100,9 @@ export class RunRig implements AsyncDisposable {
     }
     for (const r of runs) {
       try {
-        for (const s of readdirSync(path.join(root, r))) out.push(path.join(r, s));
+        const entries = readdirSync(path.join(root, r));
+        if (entries.length === 0) out.push(`${r}/`);
+        for (const s of entries) out.push(path.join(r, s));
       } catch {
         /* removed meanwhile */
       }

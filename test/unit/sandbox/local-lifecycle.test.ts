@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SandboxError, UserError } from '../../../src/errors.js';
 import { LocalBackend } from '../../../src/sandbox/local.js';
 import { cleanupWorkspaces } from '../../../src/sandbox/local-cleanup.js';
+import { ownerFileName } from '../../../src/sandbox/local-run-dir.js';
 import { currentOwner, isOwnerAlive, parseStartTime, processStartTime } from '../../../src/sandbox/owner.js';
 import { AbortReason } from '../../../src/util/abort.js';
 import { LocalRig, processesWith, uniqueSleep, waitFor } from '../../helpers/local-rig.js';
@@ -25,26 +26,22 @@ const exists = (p: string): Promise<boolean> =>
   );
 
 describe('workspace creation', () => {
-  it('creates $TMPDIR/rho-flow/<run-id>/<job-slug> with an owner marker outside the jail', async () => {
+  it('creates $TMPDIR/rho-flow/<run-id>/<job-slug>, the run marked by its owner outside the jail', async () => {
     const sb = await rig.sandbox({ jobId: 'my job[x=1]', jobSlug: 'my-job_x_1_' });
     expect(sb.id).toBe(path.join(rig.tmp, 'rho-flow', rig.runId, 'my-job_x_1_'));
     expect(sb.workingDir).toBe('/work');
-    const marker = JSON.parse(await fs.readFile(path.join(sb.id, 'owner.json'), 'utf8')) as Record<
-      string,
-      unknown
-    >;
-    expect(marker).toMatchObject({
-      runId: rig.runId,
-      jobId: 'my job[x=1]',
-      pid: process.pid,
-      host: os.hostname(),
-    });
+    const markerFile = path.join(path.dirname(sb.id), ownerFileName());
+    const marker = JSON.parse(await fs.readFile(markerFile, 'utf8')) as Record<string, unknown>;
+    expect(marker).toMatchObject({ runId: rig.runId, pid: process.pid, host: os.hostname() });
     expect(marker.pidStartTime).toBe(await processStartTime(process.pid));
     expect(Date.now() - Date.parse(String(marker.createdAt))).toBeLessThan(60_000);
-    const r = await sb.exec('ls -A /work; ls -A / | tr "\\n" " "; cat ../owner.json 2>&1 || true');
-    expect(r.stdout).not.toContain('owner.json"');
+    const r = await sb.exec(
+      `ls -A /work; ls -A / | tr "\\n" " "; cat ../${ownerFileName()} ../../${ownerFileName()} 2>/dev/null || true`,
+    );
+    expect(r.stdout).not.toContain('"pid"');
     expect(r.stdout).not.toContain(String(process.pid));
     expect((await fs.stat(path.join(rig.tmp, 'rho-flow'))).mode & 0o777).toBe(0o700);
+    expect((await fs.stat(markerFile)).mode & 0o777).toBe(0o600);
   });
 
   it('creates a nested working dir and honours TMPDIR from the backend env', async () => {
@@ -221,7 +218,7 @@ describe('owner liveness', () => {
   });
 
   it('tells a live owner from a dead pid and a reused pid', async () => {
-    const me = await currentOwner({ runId: 'r', jobId: 'j' });
+    const me = await currentOwner({ runId: 'r' });
     expect((await isOwnerAlive(me)).alive).toBe(true);
     const child = spawn('true');
     await new Promise((r) => child.on('exit', r));
@@ -324,34 +321,47 @@ describe('cleanup and owner death', () => {
     expect(await waitFor(async () => (await processesWith(duration)).length === 0, 10_000)).toBe(true);
   });
 
-  it('judges markers: missing, corrupt, reused pid, other host', async () => {
+  it('judges runs by their markers: missing, corrupt, reused pid, other host, one of two alive', async () => {
     const root = path.join(rig.tmp, 'rho-flow');
-    const mk = async (run: string, slug: string, marker?: unknown, ageMs = 0): Promise<string> => {
-      const dir = path.join(root, run, slug);
-      await fs.mkdir(path.join(dir, 'work'), { recursive: true });
-      if (marker !== undefined)
+    const me = await currentOwner({ runId: 'x' });
+    /** A run dir with one workspace per slug and the given markers (by pid), its mtimes `ageMs` ago. */
+    const mk = async (
+      run: string,
+      slugs: string[],
+      markers: Record<number, unknown>,
+      ageMs = 0,
+    ): Promise<string[]> => {
+      const runDir = path.join(root, run);
+      const dirs = slugs.map((s) => path.join(runDir, s));
+      for (const d of dirs) await fs.mkdir(path.join(d, 'work'), { recursive: true });
+      for (const [pid, m] of Object.entries(markers)) {
         await fs.writeFile(
-          path.join(dir, 'owner.json'),
-          typeof marker === 'string' ? marker : JSON.stringify(marker),
+          path.join(runDir, ownerFileName(Number(pid))),
+          typeof m === 'string' ? m : JSON.stringify(m),
         );
+      }
       const t = new Date(Date.now() - ageMs);
-      await fs.utimes(dir, t, t);
-      return dir;
+      for (const d of [...dirs, runDir]) await fs.utimes(d, t, t);
+      return dirs;
     };
-    const me = await currentOwner({ runId: 'x', jobId: 'j' });
-    const reused = await mk('r1', 'reused', { ...me, pidStartTime: '1' });
-    const fresh = await mk('r1', 'unmarked-fresh');
-    const old = await mk('r1', 'unmarked-old', undefined, 3_600_000);
-    const corrupt = await mk('r1', 'corrupt', '{not json', 3_600_000);
-    const remote = await mk('r2', 'remote', { ...me, host: 'some-other-host', pid: 1 });
-    const mine = await mk('r2', 'mine', me);
-    await fs.symlink('/etc', path.join(root, 'r2', 'symlinked'));
+    const reused = await mk('r1', ['a', 'b'], { 1: { ...me, pidStartTime: '1' } });
+    const fresh = await mk('r2', ['unmarked-fresh'], {});
+    const old = await mk('r3', ['unmarked-old'], {}, 3_600_000);
+    const corrupt = await mk('r4', ['corrupt'], { 1: '{not json' }, 3_600_000);
+    const remote = await mk('r5', ['remote'], { 1: { ...me, host: 'some-other-host', pid: 1 } });
+    const mine = await mk('r6', ['mine'], { [process.pid]: me });
+    const shared = await mk('r7', ['shared'], { 1: { ...me, pidStartTime: '1' }, [process.pid]: me });
+    await fs.symlink('/etc', path.join(root, 'r6', 'symlinked'));
 
     const report = await cleanupWorkspaces(root, {});
-    expect(report.removed.map((r) => r.id).sort()).toEqual([corrupt, old, reused].sort());
-    expect(report.kept.map((r) => r.id).sort()).toEqual([fresh, mine, remote].sort());
+    expect(report.removed.map((r) => r.id).sort()).toEqual([...reused, ...old, ...corrupt].sort());
+    expect(report.kept.map((r) => r.id).sort()).toEqual([...fresh, ...remote, ...mine, ...shared].sort());
+    expect(report.failed).toEqual([]);
     expect(await exists('/etc/passwd')).toBe(true);
-    expect(await exists(path.join(root, 'r2', 'symlinked'))).toBe(true);
+    expect(await exists(path.join(root, 'r6', 'symlinked'))).toBe(true);
+    // A dead run's markers and directory go with its last workspace; a live one's stay.
+    for (const run of ['r1', 'r3', 'r4']) expect(await exists(path.join(root, run))).toBe(false);
+    expect(await exists(path.join(root, 'r7', ownerFileName(1)))).toBe(true);
   });
 });
 

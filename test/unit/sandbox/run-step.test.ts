@@ -138,7 +138,7 @@ describe('run steps on the local backend', () => {
       'x=1\n',
     );
     await sb.exec('sleep 30', { runStep: true, timeoutMs: 300 });
-    expect(readdirSync(sb.id).sort()).toEqual(['owner.json', 'work']);
+    expect(readdirSync(sb.id).sort()).toEqual(['work']);
   });
 
   it('caps what it reads back at maxOutputBytes', async () => {
