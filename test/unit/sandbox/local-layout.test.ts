@@ -131,6 +131,22 @@ describe('a local sandbox is removed by dispose', () => {
     expect(readdirSync(runDir).sort()).toEqual([ownerFileName(), path.basename(kept.id)].sort());
   });
 
+  it('marks the run again when its directory, or the whole root, was removed behind its back', async () => {
+    await using rig = await LocalRig.create({ isolation: 'strict' });
+    const first = await rig.sandbox();
+    const runDir = path.dirname(first.id);
+    const root = path.dirname(runDir);
+    await fs.rm(root, { recursive: true, force: true });
+    const second = await rig.sandbox();
+    expect(readdirSync(runDir).sort()).toEqual([ownerFileName(), path.basename(second.id)].sort());
+    expect((await second.exec('echo ok')).stdout).toBe('ok\n');
+    await fs.rm(runDir, { recursive: true, force: true });
+    const third = await rig.sandbox();
+    expect(readdirSync(runDir).sort()).toEqual([ownerFileName(), path.basename(third.id)].sort());
+    for (const sb of [first, second, third]) await sb.dispose();
+    expect(existsSync(runDir)).toBe(false);
+  });
+
   it("a stale handle's dispose leaves a later attempt's workspace at the same path alone", async () => {
     await using rig = await LocalRig.create({ isolation: 'strict' });
     const first = await rig.sandbox({ jobSlug: 'again' });
