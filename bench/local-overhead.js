@@ -187,6 +187,8 @@ try {
   const flow = [];
   const noSync = [];
   const one = [];
+  /** `node -e 0` (with the same preloaded stats hook): node's own start, which any node orchestrator pays. */
+  const nodeOnly = [];
   for (let i = 0; i < args.runs; i++) {
     base.push(await baseline());
     baseStep.push(await baseline('job-step.sh'));
@@ -194,6 +196,7 @@ try {
     flow.push(await rho('trivial.yaml'));
     noSync.push(await rho('trivial.yaml', { RHO_FLOW_BENCH_NO_FSYNC: '1' }));
     one.push(await rho('one.yaml'));
+    nodeOnly.push((await runNode(['-e', '0'], { keepOutput: false, expectCode: 0 })).wallMs);
     progress(
       `  run ${i + 1}: baseline ${round(base.at(-1))} ms, with the step's processes ${round(baseStep.at(-1))} ms, and the job's files ${round(baseFiles.at(-1))} ms, rho-flow ${round(flow.at(-1).wallMs)} ms, no fsync ${round(noSync.at(-1).wallMs)} ms, 1 job ${round(one.at(-1).wallMs)} ms`,
     );
@@ -214,6 +217,7 @@ try {
   const stepRatio = median(flow.map((r, i) => r.wallMs / baseStep[i]));
   const baseFilesMs = median(baseFiles);
   const filesRatio = median(flow.map((r, i) => r.wallMs / baseFiles[i]));
+  const contractFloor = median(base.map((b, i) => ((baseFiles[i] ?? 0) + (nodeOnly[i] ?? 0)) / b));
 
   const result = {
     bench: 'local-overhead',
@@ -280,6 +284,15 @@ try {
         '×',
       ),
       figure(
+        'local.contractFloorRatio',
+        "(baseline 3 + node's own start) / baseline: the contract's files and starting node, before any orchestration",
+        round(contractFloor, 2),
+        '×',
+        undefined,
+        undefined,
+        `node -e 0: ${round(median(nodeOnly))} ms; left for everything else under 1.5×: ${round(((1.5 - contractFloor) * baseMs) / JOBS, 2)} ms per job`,
+      ),
+      figure(
         'local.busyShare',
         'cores kept busy (machine CPU time / (cores × wall)): baseline / rho-flow',
         round(median(baseBusy.map((b, i) => b / (cores * base[i]))), 2),
@@ -310,6 +323,7 @@ try {
       rhoPeakRssMb: flow.map((r) => round(r.hwmMb)),
       noFsyncMs: noSync.map((r) => round(r.wallMs)),
       oneJobMs: one.map((r) => round(r.wallMs)),
+      nodeOnlyMs: nodeOnly.map((x) => round(x)),
       meter: flow.map((r) => r.meter),
     },
   };
