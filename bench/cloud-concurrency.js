@@ -35,7 +35,7 @@ import path from 'node:path';
 import { Buffer } from 'node:buffer';
 import process from 'node:process';
 import {
-  BIN,
+  runArgs,
   ROOT,
   benchArgs,
   enableTsHelpers,
@@ -149,24 +149,11 @@ async function runBatch(dir, label, tuning, driver = 'cli') {
     const res =
       driver === 'sdk'
         ? await sdkOnly(env, dir)
-        : await runNode(
-            [
-              BIN,
-              'run',
-              path.join(dir, 'cloud.yaml'),
-              '-j',
-              String(CONCURRENCY),
-              '-o',
-              out,
-              '--reporter',
-              'plain',
-            ],
-            {
-              env: { ...env, RHO_FLOW_DAYTONA_TUNING: JSON.stringify({ ...FAST_DAYTONA, ...tuning }) },
-              keepOutput: false,
-              expectCode: 0,
-            },
-          );
+        : await runNode(runArgs(path.join(dir, 'cloud.yaml'), CONCURRENCY, out), {
+            env: { ...env, RHO_FLOW_DAYTONA_TUNING: JSON.stringify({ ...FAST_DAYTONA, ...tuning }) },
+            keepOutput: false,
+            expectCode: 0,
+          });
     const fakeCpu = process.cpuUsage(fakeCpu0);
     fs.rmSync(out, { recursive: true, force: true });
     const reqs = fake.requests;

@@ -309,6 +309,19 @@ export function progress(message) {
 }
 
 /**
+ * Arguments of a measured `rho-flow run`: `file` at `-j concurrency` into `out`, plain reporter
+ * (`bin`: another build's `bin/rho-flow.js`; `extra`: more flags).
+ */
+export function runArgs(file, concurrency, out, { bin = BIN, extra = [] } = {}) {
+  return [bin, 'run', file, '-j', String(concurrency), '-o', out, ...extra, '--reporter', 'plain'];
+}
+
+/** The trivial batch of targets 1 and 4: `n` jobs of one `run: "true"` step on the local backend. */
+export function trivialWorkflow(name, n) {
+  return `name: ${name}\nsandbox:\n  backend: local\nstrategy:\n  repeat: ${n}\nsteps:\n  - run: "true"\n`;
+}
+
+/**
  * The validation corpus of scale-memory.js and validate-many.js: a realistic workflow (sandbox,
  * vars, a matrix with include/exclude, run and prompt steps, artifacts; 12 jobs), named by `i`.
  */

@@ -27,7 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import {
-  BIN,
+  runArgs,
   ROOT,
   benchArgs,
   machineBusyMs,
@@ -42,6 +42,7 @@ import {
   runNode,
   runShell,
   tempDir,
+  trivialWorkflow,
 } from './lib.js';
 
 const args = benchArgs(process.argv.slice(2), { runs: 4 });
@@ -107,17 +108,6 @@ function baselineScript(dir, command, what, outputs = false, jobFiles = false) {
   ].join('\n');
 }
 
-function workflow(n) {
-  return `name: trivial
-sandbox:
-  backend: local
-strategy:
-  repeat: ${n}
-steps:
-  - run: "true"
-`;
-}
-
 const tmp = tempDir('rho-flow-bench-local-');
 try {
   const dir = tmp.path;
@@ -137,8 +127,8 @@ try {
     baselineScript(dir, '/bin/bash -eo pipefail -c true bash', 'a jailed run step of `true`', true, true),
     { mode: 0o755 },
   );
-  fs.writeFileSync(path.join(dir, 'trivial.yaml'), workflow(JOBS));
-  fs.writeFileSync(path.join(dir, 'one.yaml'), workflow(1));
+  fs.writeFileSync(path.join(dir, 'trivial.yaml'), trivialWorkflow('trivial', JOBS));
+  fs.writeFileSync(path.join(dir, 'one.yaml'), trivialWorkflow('trivial', 1));
   const workRoot = path.join(dir, 'ws');
   fs.mkdirSync(workRoot);
   const meterFile = path.join(dir, 'meter.json');
@@ -161,15 +151,12 @@ try {
   const rho = async (file, extraEnv = {}) => {
     const out = path.join(dir, `out-${++outN}`);
     const busy0 = machineBusyMs();
-    const r = await runNode(
-      [BIN, 'run', path.join(dir, file), '-j', String(CONCURRENCY), '-o', out, '--reporter', 'plain'],
-      {
-        nodeArgs: ['--import', METER],
-        env: { TMPDIR: workRoot, RHO_FLOW_BENCH_METER_FILE: meterFile, ...extraEnv },
-        keepOutput: false,
-        expectCode: 0,
-      },
-    );
+    const r = await runNode(runArgs(path.join(dir, file), CONCURRENCY, out), {
+      nodeArgs: ['--import', METER],
+      env: { TMPDIR: workRoot, RHO_FLOW_BENCH_METER_FILE: meterFile, ...extraEnv },
+      keepOutput: false,
+      expectCode: 0,
+    });
     const busyMs = machineBusyMs() - busy0;
     const meter = JSON.parse(fs.readFileSync(meterFile, 'utf8'));
     fs.rmSync(out, { recursive: true, force: true });

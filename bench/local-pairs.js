@@ -15,7 +15,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
-import { BIN, benchArgs, median, progress, round, runNode, tempDir } from './lib.js';
+import {
+  BIN,
+  benchArgs,
+  median,
+  progress,
+  round,
+  runNode,
+  runArgs,
+  tempDir,
+  trivialWorkflow,
+} from './lib.js';
 
 const args = benchArgs(process.argv.slice(2), { runs: 8 });
 const before = args.get('--before');
@@ -34,25 +44,16 @@ try {
   const dir = tmp.path;
   const ws = path.join(dir, 'ws');
   fs.mkdirSync(ws);
-  fs.writeFileSync(
-    path.join(dir, 'trivial.yaml'),
-    `name: trivial\nsandbox:\n  backend: local\nstrategy:\n  repeat: ${JOBS}\nsteps:\n  - run: "true"\n`,
-  );
+  fs.writeFileSync(path.join(dir, 'trivial.yaml'), trivialWorkflow('trivial', JOBS));
   const once = async (bin) => {
     const out = path.join(dir, 'out');
     const r = await runNode(
-      [
-        path.resolve(bin),
-        'run',
-        path.join(dir, 'trivial.yaml'),
-        '-j',
-        String(CONCURRENCY),
-        '-o',
-        out,
-        '--reporter',
-        'plain',
-      ],
-      { env: { TMPDIR: ws }, keepOutput: false, expectCode: 0 },
+      runArgs(path.join(dir, 'trivial.yaml'), CONCURRENCY, out, { bin: path.resolve(bin) }),
+      {
+        env: { TMPDIR: ws },
+        keepOutput: false,
+        expectCode: 0,
+      },
     );
     fs.rmSync(out, { recursive: true, force: true });
     return r.wallMs;

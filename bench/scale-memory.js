@@ -23,6 +23,7 @@ import path from 'node:path';
 import process from 'node:process';
 import {
   BIN,
+  runArgs,
   benchArgs,
   benchWorkflow,
   figure,
@@ -35,6 +36,7 @@ import {
   rssMb,
   runNode,
   tempDir,
+  trivialWorkflow,
 } from './lib.js';
 
 const args = benchArgs(process.argv.slice(2), { runs: 3 });
@@ -77,10 +79,7 @@ try {
   const dir = tmp.path;
   const ws = path.join(dir, 'ws');
   fs.mkdirSync(ws);
-  fs.writeFileSync(
-    path.join(dir, 'batch.yaml'),
-    `name: batch\nsandbox:\n  backend: local\nstrategy:\n  repeat: ${JOBS}\nsteps:\n  - run: "true"\n`,
-  );
+  fs.writeFileSync(path.join(dir, 'batch.yaml'), trivialWorkflow('batch', JOBS));
   const out = path.join(dir, 'out');
 
   progress(`scale-memory: ${JOBS} jobs at -j ${CONCURRENCY}`);
@@ -88,19 +87,7 @@ try {
   const timeline = [];
   let timer;
   const res = await runNode(
-    [
-      BIN,
-      'run',
-      path.join(dir, 'batch.yaml'),
-      '-j',
-      String(CONCURRENCY),
-      '-o',
-      out,
-      '--run-id',
-      'scale',
-      '--reporter',
-      'plain',
-    ],
+    runArgs(path.join(dir, 'batch.yaml'), CONCURRENCY, out, { extra: ['--run-id', 'scale'] }),
     {
       env: { TMPDIR: ws },
       keepOutput: false,
