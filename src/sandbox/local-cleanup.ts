@@ -115,15 +115,6 @@ export function removeWorkspaceLayout(slugDir: string, unjailed = false): boolea
   }
 }
 
-/** `rmdirSync` that ignores a non-empty or missing directory (one syscall; see `removeIfEmpty`). */
-export function removeIfEmptySync(dir: string): void {
-  try {
-    rmdirSync(dir);
-  } catch {
-    // ENOTEMPTY / ENOENT: someone else still uses it, or it is gone already.
-  }
-}
-
 /** Removes a workspace after killing what still runs in it. */
 export async function removeWorkspace(slugDir: string): Promise<void> {
   await killWorkspaceProcesses(slugDir);

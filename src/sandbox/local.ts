@@ -117,7 +117,7 @@ export class LocalBackend implements SandboxBackend {
     const workingDir = spec.workingDir.replace(/\/+$/, '');
     const root = this.root;
     const runDir = path.join(root, spec.runId);
-    const slugDir = path.join(root, spec.runId, spec.jobSlug);
+    const slugDir = path.join(runDir, spec.jobSlug);
     const holder = {};
     let entered = false;
     let made = false;

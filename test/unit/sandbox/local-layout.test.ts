@@ -14,7 +14,6 @@ import {
   TMP_DIR,
   WORK_DIR,
   readRunMarkers,
-  removeIfEmptySync,
   removeWorkspaceLayout,
 } from '../../../src/sandbox/local-cleanup.js';
 import { ownerFileName } from '../../../src/sandbox/local-run-dir.js';
@@ -70,12 +69,6 @@ describe('removeWorkspaceLayout', () => {
     symlinkSync(outside, path.join(other, WORK_DIR));
     expect(removeWorkspaceLayout(other)).toBe(false);
     expect(readdirSync(outside)).toEqual(['precious']);
-  });
-
-  it('removeIfEmptySync leaves a non-empty directory and ignores a missing one', () => {
-    removeIfEmptySync(path.join(tmp, 'run'));
-    expect(existsSync(slug)).toBe(true);
-    removeIfEmptySync(path.join(tmp, 'nothing'));
   });
 
   it('readRunMarkers reads every usable .owner-<pid>.json of a run and skips the rest', async () => {
