@@ -3,7 +3,7 @@
  * Target 2 — cloud concurrency efficiency (issue 7). Needs `npm run build`.
  *
  *   node bench/cloud-concurrency.js [--jobs 100] [--concurrency 25] [--runs 3] [--json] [--realistic]
- *                                   [--dump requests.json]
+ *                                   [--dump requests.json] [--headroom 2]
  *   BENCH_SDK_MODE=main|worker BENCH_SDK_PROCS=N BENCH_STAGGER_MS=N   (the SDK-only floor's variants)
  *
  * `rho-flow run --backend daytona -j 25` of 100 jobs (an upload, one run step,
@@ -55,6 +55,16 @@ const args = benchArgs(process.argv.slice(2), { runs: 3 });
 const JOBS = Number(args.get('--jobs') ?? (args.quick ? 50 : 100));
 const CONCURRENCY = Number(args.get('--concurrency') ?? 25);
 const LATENCY = { create: 300, exec: 30, upload: 50, download: 50, delete: 100 };
+/**
+ * `--headroom K` (default 2; 0 skips it, as `--quick` does): one more batch of
+ * rho-flow and of the SDK-only floor with every injected latency × K — the
+ * same requests and the same CPU per request, K times less dense in time.
+ * If the shortfall at × 1 were a delay of rho-flow's own (a lock, a timer, a
+ * serialised step) it would stay the same in ms per job; if it is the CPU of
+ * the requests queueing on two cores it shrinks as the latency grows.
+ */
+const HEADROOM = Number(args.get('--headroom') ?? (args.quick ? 0 : 2));
+const scaled = (k) => Object.fromEntries(Object.entries(LATENCY).map(([e, ms]) => [e, ms * k]));
 requireBuild();
 await enableTsHelpers();
 const { startFakeDaytona } = await import('../test/helpers/fake-daytona/index.ts');
@@ -136,10 +146,11 @@ async function sdkOnly(env, dir) {
  * One batch against a fresh fake; returns the timings and the fake's view of
  * it. `driver`: `cli` (rho-flow itself) or `sdk` (`bench/sdk-only-jobs.js`: the
  * same requests through the real SDK and nothing else — the floor).
+ * `latency`: what the fake injects (default: the target's).
  */
-async function runBatch(dir, label, tuning, driver = 'cli') {
+async function runBatch(dir, label, tuning, driver = 'cli', latency = LATENCY) {
   const fake = await startFakeDaytona({
-    latency: LATENCY,
+    latency,
     ...(REALISTIC ? {} : { simulate: rhoFlowSimulation({ stdout: 'done\n' }) }),
   });
   try {
@@ -172,7 +183,7 @@ async function runBatch(dir, label, tuning, driver = 'cli') {
     for (const r of reqs) {
       if (r.sandboxId === undefined) continue;
       const e = perSandbox.get(r.sandboxId) ?? { latency: 0, served: 0, requests: 0, byEndpoint: {} };
-      e.latency += LATENCY[r.endpoint] ?? 0;
+      e.latency += latency[r.endpoint] ?? 0;
       e.served += r.durationMs;
       e.requests++;
       e.byEndpoint[r.endpoint] = (e.byEndpoint[r.endpoint] ?? 0) + 1;
@@ -201,6 +212,23 @@ async function runBatch(dir, label, tuning, driver = 'cli') {
   } finally {
     await fake.close();
   }
+}
+
+/** Figures of the `--headroom` batches; `extraAt1` = rho-flow's job span − critical path at × 1. */
+function headroomFigures(batches, extraAt1) {
+  const [cli, sdk] = batches;
+  if (!cli || !sdk) return [];
+  return [
+    keyFigure(
+      'cloud.efficiencyHeadroom',
+      `ideal / actual with every injected latency × ${HEADROOM} (same requests and CPU, ${HEADROOM}× less dense)`,
+      round(cli.eff, 3),
+      '',
+      undefined,
+      undefined,
+      `the SDK alone: ${round(sdk.eff, 3)}; one job's span over its critical path: ${round(cli.extraPerJobMs)} ms (× 1: ${round(extraAt1)} ms)`,
+    ),
+  ];
 }
 
 const dumped = [];
@@ -232,6 +260,19 @@ try {
   progress(
     `  default creation limit: window ${round(dflt.windowMs)} ms, creates spread over ${round(dflt.createSpanMs)} ms`,
   );
+  /** The headroom batches (`--headroom`): efficiency and extra ms per job over the critical path. */
+  const headroom = [];
+  if (HEADROOM > 0) {
+    for (const driver of ['cli', 'sdk']) {
+      const tuning = driver === 'cli' ? { createsPerMinute: 6000 } : {};
+      const h = await runBatch(dir, `headroom-${driver}`, tuning, driver, scaled(HEADROOM));
+      const eff = (waves * h.criticalPathMs) / h.windowMs;
+      headroom.push({ driver, eff, extraPerJobMs: h.jobSpanMs - h.criticalPathMs, ...h });
+      progress(
+        `  latency × ${HEADROOM}, ${driver === 'cli' ? 'rho-flow' : 'SDK only'}: window ${round(h.windowMs)} ms (ideal / actual ${round(eff, 3)}), job span ${round(h.jobSpanMs)} ms for a critical path of ${h.criticalPathMs} ms`,
+      );
+    }
+  }
 
   const path1 = median(runs.map((r) => r.criticalPathMs));
   const served = median(runs.map((r) => r.servedPathMs));
@@ -250,7 +291,7 @@ try {
     {
       bench: 'cloud-concurrency',
       title: `2. Cloud concurrency — ${JOBS} jobs at -j ${CONCURRENCY} against the fake Daytona server (create ${LATENCY.create} ms, exec ${LATENCY.exec} ms, up/download ${LATENCY.upload} ms, delete ${LATENCY.delete} ms)`,
-      command: `node bench/cloud-concurrency.js --jobs ${JOBS} --concurrency ${CONCURRENCY} --runs ${args.runs}`,
+      command: `node bench/cloud-concurrency.js --jobs ${JOBS} --concurrency ${CONCURRENCY} --runs ${args.runs} --headroom ${HEADROOM}`,
       machine: machine(),
       figures: [
         figure(
@@ -364,6 +405,7 @@ try {
           round((windowMs - ideal) / waves),
           'ms',
         ),
+        ...headroomFigures(headroom, span - path1),
         figure(
           'cloud.defaultLimitWindowMs',
           'same batch with the default creation limit (300/min, burst 50)',
@@ -382,6 +424,7 @@ try {
         runs,
         floors,
         defaultLimit: dflt,
+        headroom: { scale: HEADROOM, batches: headroom },
       },
     },
     args.json,

@@ -89,6 +89,9 @@ export function machine() {
     node: process.version,
     kernel: os.release(),
     loadavg: os.loadavg().map((l) => round(l, 2)),
+    nodeExtraCaCerts: process.env.NODE_EXTRA_CA_CERTS
+      ? `${KEEP_CA_ENV ? 'kept' : 'unset for measured processes'} (${process.env.NODE_EXTRA_CA_CERTS})`
+      : 'not set',
     date: new Date().toISOString(),
   };
 }
@@ -115,6 +118,25 @@ export function tempDir(prefix = 'rho-flow-bench-') {
   };
 }
 
+/**
+ * Whether measured node processes keep `NODE_EXTRA_CA_CERTS`
+ * (`RHO_FLOW_BENCH_MACHINE_ENV=1`). By default they run without it: node 20
+ * reads and parses that file's certificates before it runs any JavaScript
+ * (nodejs/node#40524; loaded lazily only since node 24), so where it is set —
+ * here to the system bundle of 144 certificates — every node start costs
+ * ~60-100 ms more, for any program, whatever it loads. That is this
+ * machine's configuration, not rho-flow's startup: `bench/startup.js`
+ * measures both, so the cost stays visible.
+ */
+export const KEEP_CA_ENV = process.env.RHO_FLOW_BENCH_MACHINE_ENV === '1';
+
+/** The environment of a measured process: this one's (see {@link KEEP_CA_ENV}) with `extra` over it. */
+export function measuredEnv(extra = {}, keepCa = KEEP_CA_ENV) {
+  const env = { ...process.env, ...extra };
+  if (!keepCa) delete env.NODE_EXTRA_CA_CERTS;
+  return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined));
+}
+
 /** Preloaded into measured node children: their CPU time and peak RSS, and their spawner helper's. */
 const STATS_HOOK = pathToFileURL(
   path.join(path.dirname(fileURLToPath(import.meta.url)), 'stats-hook.js'),
@@ -129,17 +151,14 @@ let statsCounter = 0;
  * unless `keepOutput` is false; `onLine` sees stdout lines as they come).
  * `onSpawn(child)` can sample the running process. `RHO_FLOW_BENCH_NODE_ARGS`
  * (space-separated) adds node flags to every run, e.g. `--cpu-prof
- * --cpu-prof-dir=/tmp/prof` to profile what a benchmark measures.
+ * --cpu-prof-dir=/tmp/prof` to profile what a benchmark measures. The
+ * environment is {@link measuredEnv}'s (`keepCaEnv` overrides {@link KEEP_CA_ENV}).
  */
 export function runNode(args, options = {}) {
   const statsFile = path.join(os.tmpdir(), `rho-flow-bench-stats-${process.pid}-${++statsCounter}.json`);
-  const env = Object.fromEntries(
-    Object.entries({
-      ...process.env,
-      NO_COLOR: '1',
-      ...options.env,
-      RHO_FLOW_BENCH_STATS_FILE: statsFile,
-    }).filter(([, v]) => v !== undefined),
+  const env = measuredEnv(
+    { NO_COLOR: '1', ...options.env, RHO_FLOW_BENCH_STATS_FILE: statsFile },
+    options.keepCaEnv ?? KEEP_CA_ENV,
   );
   const t0 = performance.now();
   const child = spawn(
@@ -290,7 +309,7 @@ export function report(result, json) {
   console.log(`\n${result.title}`);
   console.log(`  command: ${result.command}`);
   console.log(
-    `  machine: ${m.cores} cores, ${m.memTotalGiB} GiB, node ${m.node}, load ${m.loadavg.join(' ')}, ${m.date}`,
+    `  machine: ${m.cores} cores, ${m.memTotalGiB} GiB, node ${m.node}, load ${m.loadavg.join(' ')}, ${m.date}; NODE_EXTRA_CA_CERTS ${m.nodeExtraCaCerts}`,
   );
   const rows = result.figures.map((f) => ({ label: f.label, ...describeFigure(f), note: f.note ?? '' }));
   const w = Math.max(...rows.map((r) => r.label.length), 10);

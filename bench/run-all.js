@@ -101,7 +101,7 @@ const wt = Math.max(...rows.map((r) => r.target.length), 6);
 const m = startMachine;
 const loadEnd = os.loadavg().map((l) => round(l, 2));
 console.log(
-  `\nrho-flow benchmarks — ${m.cores} cores (${m.cpuModel}), ${m.memTotalGiB} GiB, node ${m.node}, ${m.date}; load average ${m.loadavg.join(' ')} at start, ${loadEnd.join(' ')} at the end; ${totalS} s`,
+  `\nrho-flow benchmarks — ${m.cores} cores (${m.cpuModel}), ${m.memTotalGiB} GiB, node ${m.node}, ${m.date}; load average ${m.loadavg.join(' ')} at start, ${loadEnd.join(' ')} at the end; ${totalS} s; NODE_EXTRA_CA_CERTS ${m.nodeExtraCaCerts}`,
 );
 console.log(`${'figure'.padEnd(w)}  ${'value'.padStart(wv)}  ${'target'.padEnd(wt)}  met`);
 for (const row of rows) {

@@ -10,12 +10,18 @@
  * are interleaved so load changes hit every case alike; medians. Also the
  * CPU time of each (less sensitive to load than wall time) and the figures
  * minus the `node -e 0` floor.
+ *
+ * Measured processes run without `NODE_EXTRA_CA_CERTS` (`lib.js`'s
+ * `measuredEnv`): node 20 parses that bundle before any JavaScript runs. Where
+ * it is set, `node -e 0` and `--version` are measured with it as well
+ * (context rows): the difference is what it costs every node start here.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
 import {
   BIN,
+  KEEP_CA_ENV,
   benchArgs,
   figure,
   machine,
@@ -77,11 +83,26 @@ try {
     { id: 'version', label: 'rho-flow --version', args: [BIN, '--version'], target: 150 },
     { id: 'validate1', label: 'rho-flow validate (1 file)', args: [BIN, 'validate', file], target: 300 },
   ];
-  progress(`startup: ${args.runs} interleaved runs of ${cases.length} cases`);
-  for (const c of cases) await runNode(c.args, { expectCode: 0 }); // warm the page cache
-  const samples = new Map(cases.map((c) => [c.id, []]));
+  const caFile = process.env.NODE_EXTRA_CA_CERTS;
+  const caCases =
+    caFile && !KEEP_CA_ENV
+      ? [
+          { id: 'nodeCa', label: 'node -e 0 with NODE_EXTRA_CA_CERTS', args: ['-e', '0'], keepCa: true },
+          {
+            id: 'versionCa',
+            label: 'rho-flow --version with NODE_EXTRA_CA_CERTS',
+            args: [BIN, '--version'],
+            keepCa: true,
+          },
+        ]
+      : [];
+  const all = [...cases, ...caCases];
+  const run = (c) => runNode(c.args, { expectCode: 0, ...(c.keepCa ? { keepCaEnv: true } : {}) });
+  progress(`startup: ${args.runs} interleaved runs of ${all.length} cases`);
+  for (const c of all) await run(c); // warm the page cache
+  const samples = new Map(all.map((c) => [c.id, []]));
   for (let r = 0; r < args.runs; r++) {
-    for (const c of cases) samples.get(c.id).push(await runNode(c.args, { expectCode: 0 }));
+    for (const c of all) samples.get(c.id).push(await run(c));
   }
   const wall = (id) => median(samples.get(id).map((s) => s.wallMs));
   const cpu = (id) => median(samples.get(id).map((s) => s.cpuMs));
@@ -115,6 +136,35 @@ try {
         'ms',
       ),
       figure(`startup.${c.id}Ratio`, `${c.label} / node -e 0`, round(wall(c.id) / floor, 2), '×'),
+    );
+  }
+  if (caCases.length > 0) {
+    const certs = (fs.readFileSync(caFile, 'utf8').match(/-----BEGIN CERTIFICATE-----/g) ?? []).length;
+    figures.push(
+      figure(
+        'startup.nodeCaMs',
+        `node -e 0 with this machine's NODE_EXTRA_CA_CERTS (${certs} certificates), wall`,
+        round(wall('nodeCa')),
+        'ms',
+        undefined,
+        undefined,
+        `CPU ${round(cpu('nodeCa'))} ms; node 20 parses them before any JavaScript runs`,
+      ),
+      figure(
+        'startup.versionCaMs',
+        'rho-flow --version with it, wall',
+        round(wall('versionCa')),
+        'ms',
+        undefined,
+        undefined,
+        `${round(wall('versionCa') - wall('nodeCa'))} ms over that node; CPU ${round(cpu('versionCa'))} ms`,
+      ),
+      figure(
+        'startup.caCostMs',
+        'what NODE_EXTRA_CA_CERTS adds to every node start here',
+        round(wall('nodeCa') - floor),
+        'ms',
+      ),
     );
   }
   report(
