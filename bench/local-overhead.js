@@ -9,7 +9,7 @@
  * backend; the baseline is a shell script doing the irreducible work of one
  * job — make a workspace, one `bwrap … true` with the very flags rho-flow
  * uses (taken from dist/sandbox/bwrap.js), remove the workspace — run
- * through `xargs -P C`. Both alternate, `--runs` times each; medians.
+ * through `xargs -P C`. Both alternate, `--runs` times each (odd rounds in reverse order); medians.
  *
  * Figures: wall time ratio rho-flow / baseline (target ≤ 1.5), jobs/s,
  * per-job overhead (wall difference / N), rho-flow's own CPU per job, the
@@ -176,14 +176,20 @@ try {
   const one = [];
   /** `node -e 0` (with the same preloaded stats hook): node's own start, which any node orchestrator pays. */
   const nodeOnly = [];
+  // Every case of a round, in order; odd rounds run them in reverse. What a run costs on this
+  // journal-less ext4 depends on what the runs just before it deleted (see BENCHMARKS.md), so
+  // a fixed order would favour whichever case always comes first.
+  const round1 = [
+    async () => base.push(await baseline()),
+    async () => baseStep.push(await baseline('job-step.sh')),
+    async () => baseFiles.push(await baseline('job-files.sh')),
+    async () => flow.push(await rho('trivial.yaml')),
+    async () => noSync.push(await rho('trivial.yaml', { RHO_FLOW_BENCH_NO_FSYNC: '1' })),
+    async () => one.push(await rho('one.yaml')),
+    async () => nodeOnly.push((await runNode(['-e', '0'], { keepOutput: false, expectCode: 0 })).wallMs),
+  ];
   for (let i = 0; i < args.runs; i++) {
-    base.push(await baseline());
-    baseStep.push(await baseline('job-step.sh'));
-    baseFiles.push(await baseline('job-files.sh'));
-    flow.push(await rho('trivial.yaml'));
-    noSync.push(await rho('trivial.yaml', { RHO_FLOW_BENCH_NO_FSYNC: '1' }));
-    one.push(await rho('one.yaml'));
-    nodeOnly.push((await runNode(['-e', '0'], { keepOutput: false, expectCode: 0 })).wallMs);
+    for (const step of i % 2 === 0 ? round1 : [...round1].reverse()) await step();
     progress(
       `  run ${i + 1}: baseline ${round(base.at(-1))} ms, with the step's processes ${round(baseStep.at(-1))} ms, and the job's files ${round(baseFiles.at(-1))} ms, rho-flow ${round(flow.at(-1).wallMs)} ms, no fsync ${round(noSync.at(-1).wallMs)} ms, 1 job ${round(one.at(-1).wallMs)} ms`,
     );
