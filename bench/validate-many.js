@@ -21,7 +21,7 @@ import { fileURLToPath, URL } from 'node:url';
 import process from 'node:process';
 import console from 'node:console';
 import { performance } from 'node:perf_hooks';
-import { benchWorkflow } from './lib.js';
+import { benchWorkflow, measuredEnv } from './lib.js';
 
 const BIN = fileURLToPath(new URL('../bin/rho-flow.js', import.meta.url));
 
@@ -61,7 +61,7 @@ function time(args, cpuFile, expectCode = 0) {
     const script = args[0] === '-e' ? [] : [BIN];
     const res = spawnSync(process.execPath, ['--import', CPU_HOOK, ...script, ...args], {
       encoding: 'utf8',
-      env: { ...process.env, NO_COLOR: '1', RHO_FLOW_BENCH_CPU_FILE: cpuFile },
+      env: measuredEnv({ NO_COLOR: '1', RHO_FLOW_BENCH_CPU_FILE: cpuFile }),
     });
     wall.push(performance.now() - t0);
     if (res.status !== expectCode) {
