@@ -286,6 +286,15 @@ try {
         `node -e 0: ${round(median(nodeOnly))} ms; left for everything else under 1.5×: ${round(((1.5 - contractFloor) * baseMs) / JOBS, 2)} ms per job`,
       ),
       figure(
+        'local.budgetVsFixedMs',
+        "left under 1.5× for everything but the contract's files and node, whole batch: (1.5 − that) × baseline",
+        round((1.5 - contractFloor) * baseMs),
+        'ms',
+        undefined,
+        undefined,
+        `rho-flow's fixed cost alone (a 1-job run − node -e 0, one job's work included): ${round(oneMs - median(nodeOnly))} ms`,
+      ),
+      figure(
         'local.busyShare',
         'cores kept busy (machine CPU time / (cores × wall)): baseline / rho-flow',
         round(median(baseBusy.map((b, i) => b / (cores * base[i]))), 2),
