@@ -122,7 +122,7 @@ export function tempDir(prefix = 'rho-flow-bench-') {
  * Whether measured node processes keep `NODE_EXTRA_CA_CERTS`
  * (`RHO_FLOW_BENCH_MACHINE_ENV=1`). By default they run without it: node 20
  * reads and parses that file's certificates before it runs any JavaScript
- * (nodejs/node#40524; loaded lazily only since node 24), so where it is set —
+ * (nodejs/node#40524; later versions load them lazily, nodejs/node#59856), so where it is set —
  * here to the system bundle of 144 certificates — every node start costs
  * ~60-100 ms more, for any program, whatever it loads. That is this
  * machine's configuration, not rho-flow's startup: `bench/startup.js`
