@@ -179,7 +179,7 @@ try {
   // Every case of a round, in order; odd rounds run them in reverse. What a run costs on this
   // journal-less ext4 depends on what the runs just before it deleted (see BENCHMARKS.md), so
   // a fixed order would favour whichever case always comes first.
-  const round1 = [
+  const roundCases = [
     async () => base.push(await baseline()),
     async () => baseStep.push(await baseline('job-step.sh')),
     async () => baseFiles.push(await baseline('job-files.sh')),
@@ -189,7 +189,7 @@ try {
     async () => nodeOnly.push((await runNode(['-e', '0'], { keepOutput: false, expectCode: 0 })).wallMs),
   ];
   for (let i = 0; i < args.runs; i++) {
-    for (const step of i % 2 === 0 ? round1 : [...round1].reverse()) await step();
+    for (const step of i % 2 === 0 ? roundCases : [...roundCases].reverse()) await step();
     progress(
       `  run ${i + 1}: baseline ${round(base.at(-1))} ms, with the step's processes ${round(baseStep.at(-1))} ms, and the job's files ${round(baseFiles.at(-1))} ms, rho-flow ${round(flow.at(-1).wallMs)} ms, no fsync ${round(noSync.at(-1).wallMs)} ms, 1 job ${round(one.at(-1).wallMs)} ms`,
     );
