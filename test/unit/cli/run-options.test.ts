@@ -11,13 +11,16 @@ import {
   type RunCliOptions,
 } from '../../../src/cli/run-options.js';
 
+/** The temp dir; `cwd` is a directory inside it, so that `../x` stays in it (and does not exist). */
+let root: string;
 let cwd: string;
 beforeAll(async () => {
-  cwd = await fs.mkdtemp(path.join(os.tmpdir(), 'rho-flow-test-'));
-  await fs.mkdir(path.join(cwd, 'flows'));
+  root = await fs.mkdtemp(path.join(os.tmpdir(), 'rho-flow-test-'));
+  cwd = path.join(root, 'work');
+  await fs.mkdir(path.join(cwd, 'flows'), { recursive: true });
 });
 afterAll(async () => {
-  await fs.rm(cwd, { recursive: true, force: true });
+  await fs.rm(root, { recursive: true, force: true });
 });
 
 const command = { name: 'run', options: RUN_OPTIONS };
