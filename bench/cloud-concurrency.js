@@ -170,6 +170,7 @@ async function runBatch(dir, label, tuning, driver = 'cli', latency = LATENCY) {
     const reqs = fake.requests;
     dumped.push({
       label,
+      latency, // the headroom batches inject more than the top-level `latency`
       requests: reqs.map(({ endpoint, sandboxId, at, durationMs }) => ({
         endpoint,
         sandboxId,
